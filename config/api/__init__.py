@@ -1,0 +1,1 @@
+"""API plumbing shared by every app: one error shape, strict parsing, pagination, health."""

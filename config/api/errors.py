@@ -1,0 +1,120 @@
+"""One error shape for the whole API: {"code", "message"} plus "fields" for bad input.
+
+Every 4xx a client can cause, whether raised by DRF, Django or a service, leaves through
+api_exception_handler (DRF views) or the JSON handler views (Django's 400/403/404/500).
+"""
+
+from typing import Any
+
+import structlog
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """A business error with a stable code, e.g. ApiError(409, "OUT_OF_STOCK", "...")."""
+
+    def __init__(self, http_status: int, code: str, message: str, **extra: Any):
+        super().__init__(detail=message, code=code)
+        self.status_code = http_status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+# DRF exception class -> our code. Order matters only for subclasses (none overlap here).
+_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ValidationError: "INVALID_REQUEST",
+    exceptions.ParseError: "INVALID_REQUEST",
+    exceptions.NotAuthenticated: "UNAUTHENTICATED",
+    exceptions.AuthenticationFailed: "UNAUTHENTICATED",
+    exceptions.PermissionDenied: "PERMISSION_DENIED",
+    exceptions.NotFound: "NOT_FOUND",
+    exceptions.MethodNotAllowed: "METHOD_NOT_ALLOWED",
+    exceptions.NotAcceptable: "NOT_ACCEPTABLE",
+    exceptions.UnsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
+    exceptions.Throttled: "RATE_LIMITED",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def _message(detail: Any) -> str:
+    if isinstance(detail, list | tuple) and detail:
+        return _message(detail[0])
+    if isinstance(detail, dict) and detail:
+        return _message(next(iter(detail.values())))
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Any:
+    # DRF's handler turns Http404/PermissionDenied into API exceptions, sets the auth
+    # and Retry-After headers, and rolls back a surrounding atomic block.
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # Not an API exception: a bug. Django's handler500 answers in JSON and logs it.
+        return None
+
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.code, exc.message, **exc.extra)
+        return response
+
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
+    if code is None:
+        code = str(getattr(exc, "default_code", "error")).upper()
+
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = detail if isinstance(detail, dict) else {"nonFieldErrors": detail}
+        response.data = error_body(code, "Invalid input: " + _message(detail), fields=fields)
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body(code, f"Malformed request body: {_message(exc.detail)}")
+    else:
+        response.data = error_body(code, _message(exc.detail))
+    return response
+
+
+# Django-level handlers (config.urls handler400/403/404/500): for paths outside DRF views.
+
+
+def _json_error(http_status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=http_status)
+
+
+def bad_request(request, exception=None):
+    return _json_error(status.HTTP_400_BAD_REQUEST, "INVALID_REQUEST", "Bad request.")
+
+
+def permission_denied(request, exception=None):
+    return _json_error(status.HTTP_403_FORBIDDEN, "PERMISSION_DENIED", "Permission denied.")
+
+
+def not_found(request, exception=None):
+    return _json_error(
+        status.HTTP_404_NOT_FOUND, "NOT_FOUND", f"No resource at {request.method} {request.path}."
+    )
+
+
+def server_error(request):
+    return _json_error(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "Something went wrong on our side; it has been logged.",
+    )
+
+
+@csrf_exempt
+def api_route_not_found(request, *args, **kwargs):
+    """Catch-all under /api/: JSON even when DEBUG would render Django's HTML 404 page."""
+    return not_found(request)

@@ -1,0 +1,171 @@
+"""Settings shared by every environment.
+
+local.py, production.py and test.py import this and override a few values; each
+third-party topic has its own module (celery, logs, gateways), imported at the end.
+"""
+
+from config.env import BASE_DIR, VAR_DIR, env
+
+DEBUG = env.bool("DEBUG", default=False)
+# Each environment module decides where the key comes from (production refuses a weak one).
+SECRET_KEY = env("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_prometheus",
+    "django_structlog",
+    "members",
+    "products",
+    "gateways",
+    "payments",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    # After the request id is bound, so a refused body is logged with it.
+    "config.api.middleware.RequestBodyLimitMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_env(url: str, conn_max_age: int) -> dict:
+    """Parse DATABASE_URL and add what each backend needs to be correct under concurrency."""
+    db = env.db_url_config(url)
+    db["CONN_MAX_AGE"] = conn_max_age
+    db["CONN_HEALTH_CHECKS"] = conn_max_age > 0
+    options = db.setdefault("OPTIONS", {})
+    if db["ENGINE"] == "django.db.backends.mysql":
+        options.setdefault("charset", "utf8mb4")
+        # Conditional UPDATEs decide every race; READ COMMITTED keeps their re-reads fresh
+        # and avoids REPEATABLE READ's gap locks.
+        options.setdefault("isolation_level", "read committed")
+        options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
+        options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+        db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    elif db["ENGINE"] == "django.db.backends.sqlite3":
+        # web, worker and beat share one file: wait for the lock instead of failing,
+        # take the write lock at BEGIN (no upgrade deadlocks), and let readers run
+        # beside the writer.
+        options.setdefault("timeout", 20)
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    return db
+
+
+DATABASES = {
+    "default": database_from_env(
+        env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
+    )
+}
+# Never wrap a whole request in a transaction: a PG call made by a view would run inside it.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="payments"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    # A file cache, unlike locmem, is shared by web, worker and beat in the embedded run.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env("CACHE_DIR", default=str(VAR_DIR / "cache")),
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="payments"),
+        }
+    }
+
+AUTH_USER_MODEL = "members.Member"
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "name")},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "Asia/Seoul"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start without it
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# The API's bodies are a few hundred bytes; anything near this is abuse.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its "WWW-Authenticate: Token" makes an anonymous call a 401, not a 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "config.api.errors.api_exception_handler",
+    "UNICODE_JSON": True,
+}
+# Login and signup attempts per client address (DRF rate syntax: N/second|minute|hour|day).
+AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="30/minute")
+
+from config.settings.celery import *  # noqa: E402, F403
+from config.settings.gateways import *  # noqa: E402, F403
+from config.settings.logs import *  # noqa: E402, F403
+from config.settings.payments import *  # noqa: E402, F403

@@ -1,0 +1,79 @@
+"""Logging: structlog through the stdlib, JSON lines in production, readable locally.
+
+Every line carries the request id (django-structlog binds it per request and carries it
+into Celery tasks). The redaction processor runs last before rendering, so nothing a
+caller binds can leak a secret.
+"""
+
+import structlog
+
+from config.env import env
+from config.log_processors import redact_secrets
+
+LOG_FORMAT = env("LOG_FORMAT", default="console")  # console | json
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+
+_pre_chain = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.ExtraAdder(),
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    redact_secrets,
+]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.dict_tracebacks,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+            "foreign_pre_chain": _pre_chain,
+        },
+        "console": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+            "foreign_pre_chain": _pre_chain,
+        },
+    },
+    "handlers": {
+        "stream": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["stream"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replace Django's own console handlers so each line is printed once, by us.
+        "django": {"handlers": ["stream"], "level": "INFO", "propagate": False},
+        # django-structlog logs every request with its status; these would repeat it.
+        "django.server": {"handlers": [], "level": "ERROR", "propagate": False},
+        "django.request": {"handlers": ["stream"], "level": "ERROR", "propagate": False},
+        # SQL at DEBUG would print bound parameters; never let it follow LOG_LEVEL down.
+        "django.db.backends": {"handlers": ["stream"], "level": "INFO", "propagate": False},
+    },
+}
+
+structlog.configure(
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *_pre_chain[:-1],
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.UnicodeDecoder(),
+        redact_secrets,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)
+
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# A request id sent by a trusted proxy or the shop frontend links our lines to theirs.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True

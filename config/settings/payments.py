@@ -1,0 +1,41 @@
+"""Payment rules: limits, the confirm retry policy, the shop's return URLs."""
+
+from config.env import env
+
+# Checkout limits: anything outside is a 400 before a row is written.
+CHECKOUT_MAX_LINES = env.int("CHECKOUT_MAX_LINES", default=20)
+CHECKOUT_MAX_QUANTITY = env.int("CHECKOUT_MAX_QUANTITY", default=100)
+PAYMENT_MAX_AMOUNT = env.int("PAYMENT_MAX_AMOUNT", default=100_000_000)
+POINT_CHARGE_MIN_AMOUNT = env.int("POINT_CHARGE_MIN_AMOUNT", default=1_000)
+POINT_CHARGE_MAX_AMOUNT = env.int("POINT_CHARGE_MAX_AMOUNT", default=1_000_000)
+
+# Confirm: transient PG errors are retried with the same Idempotency-Key, exponential
+# backoff with full jitter, at most this many attempts inside this total budget.
+CONFIRM_MAX_ATTEMPTS = env.int("CONFIRM_MAX_ATTEMPTS", default=3)
+CONFIRM_BACKOFF_BASE_SECONDS = env.float("CONFIRM_BACKOFF_BASE_SECONDS", default=0.2)
+CONFIRM_BACKOFF_MAX_SECONDS = env.float("CONFIRM_BACKOFF_MAX_SECONDS", default=2.0)
+CONFIRM_BUDGET_SECONDS = env.float("CONFIRM_BUDGET_SECONDS", default=35.0)
+# Recovery: payments whose outcome is unknown are asked about at the PG, with backoff.
+# When recovery first looks at a payment the confirm left UNKNOWN.
+RECOVERY_FIRST_DELAY_SECONDS = env.int("RECOVERY_FIRST_DELAY_SECONDS", default=10)
+# Pauses between attempts (jittered to 50-100 %); after the last one, a final check, then
+# NEEDS_ATTENTION.
+RECOVERY_BACKOFF_SECONDS = env.list(
+    "RECOVERY_BACKOFF_SECONDS", cast=float, default=[10, 30, 60, 120, 300, 600, 1800]
+)
+# EXECUTING this long is a confirm that died (web killed mid-call): longer than any confirm.
+RECOVERY_STALE_EXECUTING_SECONDS = env.int("RECOVERY_STALE_EXECUTING_SECONDS", default=120)
+# A worker owns a claimed payment this long; a lost worker's claim simply runs out.
+RECOVERY_LEASE_SECONDS = env.int("RECOVERY_LEASE_SECONDS", default=120)
+RECOVERY_BATCH_SIZE = env.int("RECOVERY_BATCH_SIZE", default=200)
+# A failed stock restore is retried (after re-checking the PG) once it is this old.
+COMPENSATION_STALE_SECONDS = env.int("COMPENSATION_STALE_SECONDS", default=60)
+COMPENSATION_BATCH_SIZE = env.int("COMPENSATION_BATCH_SIZE", default=200)
+# NOT_STARTED past the PG's windows (authentication 30 min + confirm 10 min) is abandoned:
+# it fails and gives its stock back. Recovery also treats "no PG record" as final after it.
+CHECKOUT_EXPIRY_SECONDS = env.int("CHECKOUT_EXPIRY_SECONDS", default=40 * 60)
+EXPIRY_BATCH_SIZE = env.int("EXPIRY_BATCH_SIZE", default=500)
+
+# Where the PG's window sends the buyer back (the shop frontend's pages).
+SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")
+SHOP_FAIL_URL = env("SHOP_FAIL_URL", default="http://127.0.0.1:8000/shop/payments/fail")

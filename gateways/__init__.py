@@ -1,0 +1,1 @@
+"""The PG adapter layer: no models, and it never imports payments."""

@@ -1,0 +1,93 @@
+"""The PaymentGateway interface and the registry that picks one by its code.
+
+A gateway is chosen per payment by the code stored on it; settings.PAYMENT_GATEWAYS maps
+each code to its class and configuration. Adding a PG is one package and one entry.
+"""
+
+from abc import ABC, abstractmethod
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from gateways.errors import UnsupportedGateway
+from gateways.types import (
+    CancelRequest,
+    ConfirmRequest,
+    GatewayPayment,
+    PaymentRef,
+    Prepared,
+    PrepareRequest,
+)
+
+
+class PaymentGateway(ABC):
+    code: str = ""
+
+    def __init__(self, code: str, config: dict):
+        self.code = code
+        self.config = config
+
+    def prepare(self, request: PrepareRequest) -> Prepared | None:
+        """A PG's step between checkout and its window, made with no transaction open.
+
+        Most PGs have none (None). KakaoPay's ready returns its tid and the window's URL.
+        """
+        return None
+
+    def confirm_credentials(
+        self, stored_key: str | None, client_value: str
+    ) -> tuple[str, str | None]:
+        """(the PG's payment key, an auth token) from the value the shop's confirm sent.
+
+        Toss and NicePay: the client sends the key itself. KakaoPay: the key (tid) came
+        from ready and the client sends the one-time pg_token.
+        """
+        return client_value, None
+
+    @abstractmethod
+    def confirm(self, request: ConfirmRequest) -> GatewayPayment:
+        """Approve an authenticated payment. Raises a gateways.errors class on failure."""
+
+    @abstractmethod
+    def cancel(self, request: CancelRequest) -> GatewayPayment:
+        """Cancel all (amount None) or part of an approved payment."""
+
+    @abstractmethod
+    def get_payment(self, payment_key: str) -> GatewayPayment:
+        """Look a payment up by the PG's key. PaymentNotFound if the PG has none."""
+
+    @abstractmethod
+    def get_payment_by_order_id(self, order_id: str) -> GatewayPayment:
+        """Look a payment up by our orderId. PaymentNotFound if the PG has none."""
+
+    def lookup(self, ref: PaymentRef) -> GatewayPayment:
+        """The PG's record of one of our payments, found the way this PG finds it best.
+
+        Recovery and compensation call this: one request, PaymentNotFound if none.
+        """
+        return self.get_payment_by_order_id(ref.order_id)
+
+    def client_config(self) -> dict:
+        """What the shop's frontend needs to open this PG's window (public values only)."""
+        return {}
+
+
+def gateway_codes() -> list[str]:
+    return [code for code, conf in settings.PAYMENT_GATEWAYS.items() if conf.get("CLASS")]
+
+
+@cache
+def get_gateway(code: str) -> PaymentGateway:
+    config = settings.PAYMENT_GATEWAYS.get(code)
+    if not config or not config.get("CLASS"):
+        raise UnsupportedGateway(code)
+    return import_string(config["CLASS"])(code, config)
+
+
+@receiver(setting_changed)
+def _forget_gateways(setting, **kwargs):
+    if setting == "PAYMENT_GATEWAYS":
+        get_gateway.cache_clear()

@@ -1,0 +1,128 @@
+"""The one place that talks HTTP to a PG: pooled sessions, timeouts, one log line a call.
+
+Rules it enforces for every gateway:
+- never inside a database transaction (DESIGN invariant 8): a slow PG must not hold a
+  row lock or a transaction open, so a call made inside one raises before it is sent;
+- connect and read timeouts on every request, no hidden retries (the caller retries,
+  with the same idempotency key, and knows when an outcome is unknown);
+- no header, key or body in the log: gateway, operation, orderId, status, code, latency.
+"""
+
+import time
+from dataclasses import dataclass
+
+import requests
+import structlog
+from django.db import connections
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from gateways.errors import OutcomeUnknown, Retryable
+
+log = structlog.get_logger("gateways.http")
+
+
+class PgCallInTransaction(RuntimeError):
+    """A PG call was attempted with a database transaction open: a bug, never sent."""
+
+
+def assert_no_transaction() -> None:
+    for conn in connections.all(initialized_only=True):
+        # The test runner's own wrapping transaction is not the code's doing.
+        if any(not block._from_testcase for block in conn.atomic_blocks):
+            raise PgCallInTransaction(f"PG call inside a transaction on {conn.alias!r}")
+
+
+@dataclass(frozen=True)
+class PgResponse:
+    status: int
+    body: object  # parsed JSON, or None when the body was not JSON
+    ms: float
+
+    @property
+    def code(self) -> str:
+        return str(self.body.get("code", "")) if isinstance(self.body, dict) else ""
+
+
+class PgHttp:
+    def __init__(
+        self,
+        gateway: str,
+        *,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int = 32,
+    ):
+        self.gateway = gateway
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        order_id: str | None = None,
+        headers: dict | None = None,
+        json: dict | None = None,
+        params: dict | None = None,
+    ) -> PgResponse:
+        assert_no_transaction()
+        started = time.perf_counter()
+        context = {"gateway": self.gateway, "operation": operation, "orderId": order_id}
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                json=json,
+                params=params,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            ms = (time.perf_counter() - started) * 1000
+            error = _transport_error(exc, context)
+            log.warning("pg_call", **context, outcome=error.code, ms=round(ms, 1))
+            raise error from exc
+        ms = (time.perf_counter() - started) * 1000
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        result = PgResponse(status=response.status_code, body=body, ms=ms)
+        log.info(
+            "pg_call", **context, status=result.status, code=result.code or None, ms=round(ms, 1)
+        )
+        return result
+
+
+def _transport_error(exc: requests.RequestException, context: dict):
+    kwargs = {"gateway": context["gateway"], "operation": context["operation"]}
+    if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
+        return Retryable("the PG could not be reached", code="CONNECT_FAILED", sent=False, **kwargs)
+    if isinstance(exc, requests.ReadTimeout):
+        return OutcomeUnknown("no answer before the read timeout", code="READ_TIMEOUT", **kwargs)
+    return OutcomeUnknown(
+        f"the connection broke: {type(exc).__name__}", code="CONNECTION_LOST", **kwargs
+    )
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the connection was never made (so nothing was sent): refused, DNS."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack and len(seen) < 12:
+        current = stack.pop()
+        if isinstance(current, NewConnectionError | NameResolutionError):
+            return True
+        seen.append(current)
+        linked = [getattr(current, "reason", None), current.__context__, current.__cause__]
+        linked += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        stack += [e for e in linked if isinstance(e, BaseException) and e not in seen]
+    return False

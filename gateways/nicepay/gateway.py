@@ -1,0 +1,147 @@
+"""NicePay behind the PaymentGateway interface.
+
+Where NicePay differs from Toss, it is handled here and nowhere else:
+- the payment's key is NicePay's tid (the window posts it to the shop's returnUrl);
+- no idempotency key: a repeated approve answers 2201, which becomes a lookup by tid;
+  the payment it finds is judged by the caller like any other (same amount, or not
+  a success);
+- an approve whose answer was lost is looked up, and if NicePay has not approved it,
+  net-cancelled (pg-contracts 2.6), so a late approval cannot land after we gave up;
+- lookups by orderId need the order's date;
+- every approval's signature is checked: hex(sha256(tid + amount + ediDate + secretKey)).
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from gateways import errors
+from gateways.base import PaymentGateway
+from gateways.classification import RAISES
+from gateways.http import PgResponse
+from gateways.nicepay.classification import NOT_FOUND, classify
+from gateways.nicepay.client import NicePayClient, sign
+from gateways.types import CancelRequest, ConfirmRequest, GatewayPayment, PaymentRef, PgStatus
+
+KST = timezone(timedelta(hours=9))
+SUCCESS = {"0000", "2001", "2211"}
+STATUSES = {
+    "ready": PgStatus.PENDING,
+    "paid": PgStatus.APPROVED,
+    "partialCancelled": PgStatus.PARTIALLY_CANCELED,
+    "cancelled": PgStatus.CANCELED,
+    "failed": PgStatus.FAILED,
+    "expired": PgStatus.EXPIRED,
+}
+
+
+class NicePayGateway(PaymentGateway):
+    def __init__(self, code: str, config: dict):
+        super().__init__(code, config)
+        self.client = NicePayClient(
+            api_base=config["API_BASE"],
+            client_key=config["CLIENT_KEY"],
+            secret_key=config["SECRET_KEY"],
+            connect_timeout=config["CONNECT_TIMEOUT"],
+            read_timeout=config["READ_TIMEOUT"],
+        )
+
+    def client_config(self) -> dict:
+        return {"clientKey": self.config["CLIENT_KEY"]}
+
+    def confirm(self, request: ConfirmRequest) -> GatewayPayment:
+        tid = request.payment_key
+        try:
+            response = self.client.approve(
+                tid=tid, order_id=request.order_id, amount=request.amount
+            )
+            return self._payment_or_raise(response, "approve")
+        except errors.AlreadyProcessed:
+            return self.get_payment(tid)  # 2201: what did the first approve do?
+        except errors.OutcomeUnknown as unknown:
+            if unknown.code not in ("READ_TIMEOUT", "CONNECTION_LOST"):
+                raise
+            return self._settle_lost_approval(request, unknown)
+
+    def _settle_lost_approval(
+        self, request: ConfirmRequest, unknown: errors.OutcomeUnknown
+    ) -> GatewayPayment:
+        try:
+            found = self.get_payment(request.payment_key)
+        except errors.GatewayError:
+            raise unknown from None
+        if found.status != PgStatus.PENDING:
+            return found  # approved (or refused) after all: the caller judges it
+        try:
+            self._payment_or_raise(self.client.netcancel(order_id=request.order_id), "netcancel")
+        except errors.GatewayError:
+            raise unknown from None
+        raise errors.Rejected(
+            "the approval was not confirmed and was net-cancelled",
+            gateway=self.code,
+            operation="approve",
+            code="NET_CANCELLED",
+        )
+
+    def cancel(self, request: CancelRequest) -> GatewayPayment:
+        response = self.client.cancel(
+            tid=request.payment_key,
+            order_id=request.order_id,
+            cancel_order_id=request.idempotency_key[:64],
+            reason=request.reason,
+            amount=request.amount,
+        )
+        return self._payment_or_raise(response, "cancel")
+
+    def get_payment(self, payment_key: str) -> GatewayPayment:
+        return self._payment_or_raise(self.client.get(payment_key), "lookup")
+
+    def get_payment_by_order_id(
+        self, order_id: str, ordered_at: datetime | None = None
+    ) -> GatewayPayment:
+        day = (ordered_at or datetime.now(KST)).astimezone(KST).strftime("%Y%m%d")
+        return self._payment_or_raise(self.client.find(order_id, day), "lookup")
+
+    def lookup(self, ref: PaymentRef) -> GatewayPayment:
+        if ref.payment_key:
+            return self.get_payment(ref.payment_key)
+        return self.get_payment_by_order_id(ref.order_id, ref.created_at)
+
+    def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
+        body = response.body if isinstance(response.body, dict) else {}
+        code = str(body.get("resultCode") or f"HTTP_{response.status}")
+        kwargs = {
+            "gateway": self.code,
+            "operation": operation,
+            "code": code,
+            "http_status": response.status,
+        }
+        if response.status == 200 and code in SUCCESS:
+            try:
+                return self._payment(body)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise errors.OutcomeUnknown(
+                    f"unreadable NicePay answer: {exc!r}", **kwargs
+                ) from exc
+        message = str(body.get("resultMsg", ""))
+        if operation == "lookup" and code in NOT_FOUND:
+            raise errors.PaymentNotFound(message, **kwargs)
+        raise RAISES[classify(operation, code, response.status)](message, **kwargs)
+
+    def _payment(self, body: dict) -> GatewayPayment:
+        status = STATUSES[body["status"]]
+        amount = int(body["amount"])
+        if status in (PgStatus.APPROVED, PgStatus.PARTIALLY_CANCELED, PgStatus.CANCELED):
+            expected = sign(body["tid"], amount, body["ediDate"], self.config["SECRET_KEY"])
+            if body.get("signature") != expected:
+                raise ValueError("the signature does not verify")
+        paid_at = body.get("paidAt")
+        return GatewayPayment(
+            gateway=self.code,
+            order_id=str(body["orderId"]),
+            payment_key=str(body["tid"]),
+            status=status,
+            raw_status=body["status"],
+            total_amount=amount,
+            balance_amount=int(body.get("balanceAmt", amount)),
+            approved_at=datetime.fromisoformat(paid_at) if paid_at and paid_at != "0" else None,
+            raw=body,
+        )

@@ -1,0 +1,68 @@
+"""Toss Payments core API v1 over HTTP (pg-contracts 1.2): requests and raw answers only."""
+
+import base64
+from urllib.parse import quote
+
+from gateways.http import PgHttp, PgResponse
+
+
+class TossClient:
+    def __init__(
+        self, *, api_base: str, secret_key: str, connect_timeout: float, read_timeout: float
+    ):
+        self.http = PgHttp(
+            "toss", base_url=api_base, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        # Basic auth: the secret key as the user name and an empty password ("key:").
+        token = base64.b64encode(f"{secret_key}:".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+    def confirm(
+        self, *, payment_key: str, order_id: str, amount: int, idempotency_key: str
+    ) -> PgResponse:
+        return self.http.request(
+            "POST",
+            "/v1/payments/confirm",
+            operation="confirm",
+            order_id=order_id,
+            headers={**self._headers, "Idempotency-Key": idempotency_key},
+            json={"paymentKey": payment_key, "orderId": order_id, "amount": amount},
+        )
+
+    def cancel(
+        self,
+        *,
+        payment_key: str,
+        order_id: str,
+        reason: str,
+        amount: int | None,
+        idempotency_key: str,
+    ) -> PgResponse:
+        body = {"cancelReason": reason}
+        if amount is not None:
+            body["cancelAmount"] = amount
+        return self.http.request(
+            "POST",
+            f"/v1/payments/{quote(payment_key, safe='')}/cancel",
+            operation="cancel",
+            order_id=order_id,
+            headers={**self._headers, "Idempotency-Key": idempotency_key},
+            json=body,
+        )
+
+    def get_payment(self, payment_key: str) -> PgResponse:
+        return self.http.request(
+            "GET",
+            f"/v1/payments/{quote(payment_key, safe='')}",
+            operation="lookup",
+            headers=self._headers,
+        )
+
+    def get_payment_by_order_id(self, order_id: str) -> PgResponse:
+        return self.http.request(
+            "GET",
+            f"/v1/payments/orders/{quote(order_id, safe='')}",
+            operation="lookup",
+            order_id=order_id,
+            headers=self._headers,
+        )

@@ -1,0 +1,112 @@
+"""Toss Payments behind the PaymentGateway interface: our types in, our types out."""
+
+from datetime import datetime
+
+from gateways import errors
+from gateways.base import PaymentGateway
+from gateways.classification import RAISES
+from gateways.http import PgResponse
+from gateways.toss.classification import classify
+from gateways.toss.client import TossClient
+from gateways.types import CancelRequest, ConfirmRequest, GatewayPayment, PgStatus
+
+STATUSES = {
+    "READY": PgStatus.PENDING,
+    "IN_PROGRESS": PgStatus.PENDING,
+    "WAITING_FOR_DEPOSIT": PgStatus.PENDING,
+    "DONE": PgStatus.APPROVED,
+    "PARTIAL_CANCELED": PgStatus.PARTIALLY_CANCELED,
+    "CANCELED": PgStatus.CANCELED,
+    "ABORTED": PgStatus.FAILED,
+    "EXPIRED": PgStatus.EXPIRED,
+}
+
+
+class TossGateway(PaymentGateway):
+    def __init__(self, code: str, config: dict):
+        super().__init__(code, config)
+        self.client = TossClient(
+            api_base=config["API_BASE"],
+            secret_key=config["SECRET_KEY"],
+            connect_timeout=config["CONNECT_TIMEOUT"],
+            read_timeout=config["READ_TIMEOUT"],
+        )
+
+    def client_config(self) -> dict:
+        return {"clientKey": self.config["CLIENT_KEY"]}
+
+    def confirm(self, request: ConfirmRequest) -> GatewayPayment:
+        response = self.client.confirm(
+            payment_key=request.payment_key,
+            order_id=request.order_id,
+            amount=request.amount,
+            idempotency_key=request.idempotency_key,
+        )
+        return self._payment_or_raise(response, "confirm")
+
+    def cancel(self, request: CancelRequest) -> GatewayPayment:
+        response = self.client.cancel(
+            payment_key=request.payment_key,
+            order_id=request.order_id,
+            reason=request.reason,
+            amount=request.amount,
+            idempotency_key=request.idempotency_key,
+        )
+        return self._payment_or_raise(response, "cancel")
+
+    def get_payment(self, payment_key: str) -> GatewayPayment:
+        return self._payment_or_raise(self.client.get_payment(payment_key), "lookup")
+
+    def get_payment_by_order_id(self, order_id: str) -> GatewayPayment:
+        return self._payment_or_raise(self.client.get_payment_by_order_id(order_id), "lookup")
+
+    def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
+        body = response.body if isinstance(response.body, dict) else {}
+        if response.status == 200:
+            try:
+                return _payment(body)
+            except (KeyError, TypeError, ValueError) as exc:
+                # A 200 we cannot read tells us nothing about the outcome.
+                raise errors.OutcomeUnknown(
+                    f"unreadable Toss payment: {exc!r}",
+                    gateway=self.code,
+                    operation=operation,
+                    code="UNREADABLE_RESPONSE",
+                    http_status=200,
+                ) from exc
+        code, message = response.code or f"HTTP_{response.status}", str(body.get("message", ""))
+        kwargs = {
+            "gateway": self.code,
+            "operation": operation,
+            "code": code,
+            "http_status": response.status,
+        }
+        if operation == "lookup" and code in ("NOT_FOUND_PAYMENT", "NOT_FOUND"):
+            raise errors.PaymentNotFound(message, **kwargs)
+        raise RAISES[classify(operation, code, response.status)](message, **kwargs)
+
+
+def _payment(body: dict) -> GatewayPayment:
+    failure = body.get("failure") or {}
+    approved_at = body.get("approvedAt")
+    return GatewayPayment(
+        gateway="toss",
+        order_id=str(body["orderId"]),
+        payment_key=str(body["paymentKey"]),
+        status=STATUSES[body["status"]],
+        raw_status=body["status"],
+        total_amount=_won(body["totalAmount"]),
+        balance_amount=_won(body["balanceAmount"]),
+        approved_at=datetime.fromisoformat(approved_at) if approved_at else None,
+        failure_code=failure.get("code"),
+        failure_message=failure.get("message"),
+        raw=body,
+    )
+
+
+def _won(value) -> int:
+    """Amounts are JSON numbers (T-SPEC says strings; real answers are numbers): accept both."""
+    amount = float(value)
+    if amount != int(amount):
+        raise ValueError(f"not a whole won amount: {value!r}")
+    return int(amount)

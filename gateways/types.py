@@ -1,0 +1,83 @@
+"""What crosses the gateway boundary: plain frozen dataclasses, no PG vocabulary."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class PgStatus(StrEnum):
+    """A PG's payment status, normalised."""
+
+    PENDING = "PENDING"  # authenticated or created, not approved: still confirmable in its window
+    APPROVED = "APPROVED"
+    PARTIALLY_CANCELED = "PARTIALLY_CANCELED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"  # the approval was refused (Toss ABORTED)
+    EXPIRED = "EXPIRED"  # the window passed without approval
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """What we know of a payment, for a lookup: each PG needs a different part of it
+    (Toss looks up by orderId, NicePay by tid or by orderId with its date, KakaoPay by tid)."""
+
+    order_id: str
+    payment_key: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """A server-side step before the buyer's window, for PGs that have one (KakaoPay ready)."""
+
+    order_id: str
+    order_name: str
+    amount: int
+    quantity: int
+    buyer_ref: str  # who pays, as the PG may see it (no personal data)
+    approval_url: str
+    cancel_url: str
+    fail_url: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    payment_key: str  # the PG's id for the payment from now on (KakaoPay's tid)
+    redirect_url: str  # where to send the buyer
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    order_id: str
+    payment_key: str
+    amount: int
+    # One key per payment, reused on every retry and by recovery: Toss matches keys on
+    # the path, not the body, so a shared key would return another payment's answer.
+    idempotency_key: str
+    # What the buyer's window returned besides the key (KakaoPay's one-time pg_token).
+    auth_token: str | None = None
+    buyer_ref: str = ""
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    order_id: str
+    payment_key: str
+    reason: str
+    amount: int | None  # None: everything that is left
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class GatewayPayment:
+    gateway: str
+    order_id: str
+    payment_key: str
+    status: PgStatus
+    raw_status: str
+    total_amount: int
+    balance_amount: int
+    approved_at: datetime | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)

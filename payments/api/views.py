@@ -1,0 +1,181 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.fields import StrictIntegerField
+from config.api.pagination import CursorPage
+from gateways.base import get_gateway
+from payments.models import PaymentEvent, Purpose
+from payments.models import PaymentStatus as S
+from payments.selectors import payment_get_for_buyer, payment_list_for_buyer
+from payments.services.checkout import (
+    CheckoutLine,
+    IdempotencyKey,
+    payment_checkout,
+    request_fingerprint,
+)
+from payments.services.confirm import payment_confirm
+
+ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
+MAX_ID = 10**18 - 1
+MAX_AMOUNT = 10**12
+
+
+class LineSerializer(serializers.Serializer):
+    productId = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    quantity = StrictIntegerField(min_value=1)
+
+    def validate_quantity(self, value):
+        if value > settings.CHECKOUT_MAX_QUANTITY:
+            raise ValidationError(f"at most {settings.CHECKOUT_MAX_QUANTITY}")
+        return value
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    orderId = serializers.CharField(source="order_id")
+    status = serializers.CharField()
+    amount = serializers.IntegerField(source="total_amount")
+    gateway = serializers.CharField()
+    purpose = serializers.CharField()
+    paymentKey = serializers.CharField(source="payment_key")
+    orderName = serializers.CharField(source="order_name")
+    items = serializers.SerializerMethodField()
+    canceledAmount = serializers.IntegerField(source="canceled_amount")
+    approvedAt = serializers.DateTimeField(source="approved_at")
+    failure = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_items(self, event):
+        return [
+            {"productId": line.product_id, "quantity": line.quantity, "amount": line.amount}
+            for line in event.lines.all()
+        ]
+
+    def get_failure(self, event):
+        if event.status != S.FAILURE:
+            return None
+        return {"code": event.failure_code, "message": event.failure_message}
+
+
+class PaymentCheckoutApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        gateway = serializers.CharField(max_length=20)
+        purpose = serializers.ChoiceField(choices=Purpose.choices, default=Purpose.GOODS)
+        items = LineSerializer(many=True, required=False)
+        amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+
+        def validate(self, data):
+            if data["purpose"] == Purpose.GOODS:
+                items = data.get("items") or []
+                if not 1 <= len(items) <= settings.CHECKOUT_MAX_LINES:
+                    raise ValidationError({"items": [f"1 to {settings.CHECKOUT_MAX_LINES} items"]})
+                if "amount" in data:
+                    raise ValidationError({"amount": ["the server prices goods; send items only"]})
+            else:
+                if "amount" not in data:
+                    raise ValidationError({"amount": ["required for POINT_CHARGE"]})
+                if data.get("items"):
+                    raise ValidationError({"items": ["not allowed for POINT_CHARGE"]})
+            return data
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        answer, _ = payment_checkout(
+            buyer=request.user,
+            gateway=body["gateway"],
+            purpose=body["purpose"],
+            lines=[CheckoutLine(i["productId"], i["quantity"]) for i in body.get("items", [])],
+            amount=body.get("amount"),
+            render=_checkout_answer,
+            idempotency=_idempotency(request, body),
+        )
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+def _idempotency(request, body: dict) -> IdempotencyKey | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise ValidationError({"Idempotency-Key": ["1 to 255 characters"]})
+    return IdempotencyKey(key=key, request_hash=request_fingerprint(dict(body)))
+
+
+def _checkout_answer(event: PaymentEvent) -> dict:
+    return {
+        "orderId": event.order_id,
+        "orderName": event.order_name,
+        "amount": event.total_amount,
+        "gateway": event.gateway,
+        "purpose": event.purpose,
+        "status": event.status,
+        **get_gateway(event.gateway).client_config(),
+        "successUrl": settings.SHOP_SUCCESS_URL,
+        "failUrl": settings.SHOP_FAIL_URL,
+    }
+
+
+class PaymentConfirmApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
+        paymentKey = serializers.CharField(max_length=200)
+        amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = payment_confirm(
+            buyer=request.user,
+            order_id=data.validated_data["orderId"],
+            payment_key=data.validated_data["paymentKey"],
+            amount=data.validated_data["amount"],
+        )
+        if event.status in (S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION):
+            return Response(
+                {"orderId": event.order_id, "status": event.status}, status=status.HTTP_202_ACCEPTED
+            )
+        return Response(
+            {
+                "orderId": event.order_id,
+                "status": event.status,
+                "amount": event.total_amount,
+                "paymentKey": event.payment_key,
+                "approvedAt": serializers.DateTimeField().to_representation(event.approved_at),
+            }
+        )
+
+
+class PaymentDetailApi(APIView):
+    class OutputSerializer(PaymentOutputSerializer):
+        history = serializers.SerializerMethodField()
+
+        def get_history(self, event):
+            return [
+                {
+                    "from": h.from_status or None,
+                    "to": h.to_status,
+                    "reason": h.reason,
+                    "at": serializers.DateTimeField().to_representation(h.created_at),
+                }
+                for h in event.history.all()
+            ]
+
+    def get(self, request, order_id: str):
+        event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
+        if event is None:
+            raise NotFound(f"No payment {order_id} for this member.")
+        return Response(self.OutputSerializer(event).data)
+
+
+class PaymentListApi(APIView):
+    def get(self, request):
+        paginator = CursorPage()
+        page = paginator.paginate_queryset(
+            payment_list_for_buyer(buyer=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)

@@ -1,0 +1,204 @@
+"""Payments: one PaymentEvent per orderId (the PG confirms one payment per orderId).
+
+Status changes happen only through payments.states.transition (a conditional UPDATE
+plus its PaymentHistory row); never save() a status.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class PaymentStatus(models.TextChoices):
+    NOT_STARTED = "NOT_STARTED"
+    EXECUTING = "EXECUTING"
+    UNKNOWN = "UNKNOWN"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    CANCELED = "CANCELED"
+    PARTIAL_CANCELED = "PARTIAL_CANCELED"
+
+
+class Purpose(models.TextChoices):
+    GOODS = "GOODS"
+    POINT_CHARGE = "POINT_CHARGE"
+
+
+class PaymentEvent(models.Model):
+    order_id = models.CharField(max_length=64, unique=True)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    gateway = models.CharField(max_length=20)
+    order_name = models.CharField(max_length=100)
+    total_amount = models.BigIntegerField()
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.GOODS)
+    # NULL until confirm: many unconfirmed payments may lack one, yet two payments may
+    # never share one (the unique constraint ignores NULLs; it would not ignore "").
+    payment_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.NOT_STARTED
+    )
+    # What the buyer's window returned besides the key (KakaoPay's one-time pg_token),
+    # kept so that recovery can send the same confirm again.
+    pg_auth_token = models.CharField(max_length=255, blank=True, default="")
+    # Sent on every confirm of this payment, by the request and by recovery alike.
+    pg_idempotency_key = models.CharField(max_length=64, unique=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker owns the event until lease_until (recovery); a conditional UPDATE takes it.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.CharField(max_length=255, blank=True, default="")
+    canceled_amount = models.BigIntegerField(default=0)
+    is_payment_done = models.BooleanField(default=False)  # all lines settled by the outbox
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set explicitly by every transition (queryset updates skip auto_now).
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total_amount__gt=0), name="payment_total_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "payment_key"], name="payment_key_unique_per_gateway"
+            ),
+        ]
+        indexes = [
+            # recovery: due UNKNOWN events; stuck EXECUTING; expiry of NOT_STARTED; metrics
+            models.Index(fields=["status", "next_attempt_at"], name="payment_status_due"),
+            models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+            models.Index(fields=["status", "created_at"], name="payment_status_created"),
+            # a member's payments, newest first (cursor pagination on id)
+            models.Index(fields=["buyer", "-id"], name="payment_buyer_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.status})"
+
+
+class PaymentOrder(models.Model):
+    """One line of a payment: a product and quantity (or, for points, the top-up)."""
+
+    event = models.ForeignKey(PaymentEvent, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("products.Product", on_delete=models.PROTECT, null=True, blank=True)
+    seller = models.ForeignKey("products.Seller", on_delete=models.PROTECT, null=True, blank=True)
+    quantity = models.PositiveIntegerField()
+    amount = models.BigIntegerField()
+    canceled_quantity = models.PositiveIntegerField(default=0)
+    ledger_updated = models.BooleanField(default=False)
+    wallet_updated = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="payment_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payment_line_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x product {self.product_id} ({self.amount} KRW)"
+
+
+class PaymentHistory(models.Model):
+    """Append-only: one row per status change, written in the transition's transaction."""
+
+    event = models.ForeignKey(PaymentEvent, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=20, blank=True, default="")  # "" for creation
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=64)
+    actor = models.CharField(max_length=150)  # api, worker, beat, or an operator's username
+    pg_code = models.CharField(max_length=64, blank=True, default="")
+    pg_message = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "payment history"
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status} ({self.reason})"
+
+
+class CompensationJob(models.Model):
+    """The stock restore owed by a FAILURE: created PROCESSING with it, DONE exactly once."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "PROCESSING"
+        DONE = "DONE"
+
+    event = models.OneToOneField(
+        PaymentEvent, on_delete=models.CASCADE, related_name="compensation"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROCESSING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+    # True once the stock went back. A job closed because the PG had in fact approved the
+    # payment (a false failure, now SUCCESS) is DONE without a restore.
+    restored = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="compensation_status_updated")
+        ]
+
+    def __str__(self) -> str:
+        return f"stock restore for payment {self.event_id}: {self.status}"
+
+
+class OutboxMessage(models.Model):
+    """Work owed by a SUCCESS (ledger, seller wallet, member points), written with it."""
+
+    class Kind(models.TextChoices):
+        LEDGER = "LEDGER"
+        WALLET = "WALLET"
+        POINTS = "POINTS"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        DONE = "DONE"
+
+    event = models.ForeignKey(PaymentEvent, on_delete=models.CASCADE, related_name="outbox")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "kind"], name="outbox_one_per_kind")
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for payment {self.event_id}: {self.status}"
+
+
+class IdempotencyRecord(models.Model):
+    """A checkout's Idempotency-Key: the first request's fingerprint and answer (Stripe's rules)."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "key"], name="idempotency_key_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r} of member {self.member_id}"

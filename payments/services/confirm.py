@@ -1,0 +1,168 @@
+"""Confirm (DESIGN section 4, steps 1 to 6).
+
+1. the member's own payment (another member's orderId is a 404);
+2. client vs server: the amount must be what checkout stored, the paymentKey must not
+   belong to another order; a mismatch is a tamper attempt: FAILURE, stock released,
+   nothing sent to the PG;
+3. claim NOT_STARTED -> EXECUTING with the paymentKey, and commit;
+4. with no transaction open, confirm at the PG with this payment's own idempotency key,
+   retrying transient errors with backoff and jitter inside a budget;
+5. PG vs server: orderId, paymentKey, amount and status must match; an approval for
+   another amount is cancelled at the PG;
+6. record the outcome. A replay of a finished confirm answers from the stored result.
+"""
+
+import structlog
+from django.db import IntegrityError, transaction
+
+from config.errors import DomainError
+from gateways import errors as pg_errors
+from gateways.base import get_gateway
+from gateways.types import ConfirmRequest
+from payments.models import PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.services.compensation import compensation_restore_for
+from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.pg_calls import (
+    call_with_retries,
+    outcome_of_pg,
+    payment_ref,
+    unknown_outcome,
+    verify_decline,
+)
+from payments.states import transition
+
+log = structlog.get_logger(__name__)
+
+IN_DOUBT = {S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION}
+PAID = {S.SUCCESS, S.CANCELED, S.PARTIAL_CANCELED}
+
+
+def payment_confirm(
+    *, buyer, order_id: str, payment_key: str, amount: int, actor: str = "api"
+) -> PaymentEvent:
+    """Confirm the buyer's payment; returns it in its new state, or raises DomainError."""
+    event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
+    if event is None:
+        raise DomainError(404, "NOT_FOUND", f"No payment {order_id} for this member.")
+    structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
+    # The PG's key for the payment, and any one-time token the window gave the buyer.
+    payment_key, auth_token = get_gateway(event.gateway).confirm_credentials(
+        event.payment_key, payment_key
+    )
+
+    if event.status != S.NOT_STARTED:
+        return _answer_from_state(event, payment_key)
+    if amount != event.total_amount:
+        _fail_tampered(
+            event,
+            "AMOUNT_MISMATCH",
+            f"client sent {amount}, the order is {event.total_amount}",
+            actor,
+        )
+        raise DomainError(
+            400, "AMOUNT_MISMATCH", "The amount differs from the order's; the order was cancelled."
+        )
+    if (
+        PaymentEvent.objects.filter(gateway=event.gateway, payment_key=payment_key)
+        .exclude(pk=event.pk)
+        .exists()
+    ):
+        _fail_tampered(
+            event, "PAYMENT_KEY_OF_ANOTHER_ORDER", "the paymentKey belongs to another order", actor
+        )
+        raise DomainError(
+            409,
+            "INVALID_STATE",
+            "This paymentKey belongs to another order; the order was cancelled.",
+        )
+
+    try:
+        with transaction.atomic(durable=True):
+            claimed = transition(
+                event.pk,
+                to=S.EXECUTING,
+                froms={S.NOT_STARTED},
+                reason="CONFIRM_REQUESTED",
+                actor=actor,
+                payment_key=payment_key,
+                pg_auth_token=auth_token or "",
+            )
+    except IntegrityError as exc:  # another order claimed this paymentKey at the same moment
+        raise DomainError(
+            409, "INVALID_STATE", "This paymentKey belongs to another order."
+        ) from exc
+    event.refresh_from_db()
+    if claimed is None:  # someone else moved it first: answer from where it is now
+        return _answer_from_state(event, payment_key)
+
+    outcome = payment_confirm_at_pg(event=event, payment_key=payment_key)
+    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING})
+    event.refresh_from_db()
+    if event.status == S.FAILURE:
+        compensation_restore_for(event_id=event.pk)
+        raise DomainError(
+            400,
+            "PAYMENT_REJECTED",
+            "The payment was declined.",
+            pgCode=event.failure_code,
+            pgMessage=event.failure_message,
+        )
+    return event
+
+
+def payment_confirm_at_pg(*, event: PaymentEvent, payment_key: str) -> Outcome:
+    """Steps 4 and 5: ask the PG to approve, read its answer, return what it means."""
+    gateway = get_gateway(event.gateway)
+    request = ConfirmRequest(
+        order_id=event.order_id,
+        payment_key=payment_key,
+        amount=event.total_amount,
+        idempotency_key=event.pg_idempotency_key,
+        auth_token=event.pg_auth_token or None,
+        buyer_ref=str(event.buyer_id),
+    )
+    try:
+        pg = call_with_retries(lambda: gateway.confirm(request))
+    except pg_errors.Rejected as exc:
+        return verify_decline(event, payment_key, exc)
+    except pg_errors.AlreadyProcessed:
+        try:
+            pg = call_with_retries(lambda: gateway.lookup(payment_ref(event)))
+        except pg_errors.GatewayError as exc:
+            return unknown_outcome("LOOKUP_FAILED", exc)
+    except pg_errors.GatewayError as exc:
+        return unknown_outcome("PG_OUTCOME_UNKNOWN", exc)
+    return outcome_of_pg(event, pg, payment_key)
+
+
+def _fail_tampered(event: PaymentEvent, reason: str, detail: str, actor: str) -> None:
+    log.warning("payment_tampered", reason=reason, detail=detail)
+    if payment_record_outcome(
+        event_id=event.pk,
+        outcome=Outcome(S.FAILURE, reason, pg_message=detail),
+        actor=actor,
+        froms={S.NOT_STARTED},
+    ):
+        event.refresh_from_db()
+        compensation_restore_for(event_id=event.pk)
+
+
+def _answer_from_state(event: PaymentEvent, payment_key: str) -> PaymentEvent:
+    """A confirm of a payment that is not NOT_STARTED: replay, wait, or refuse."""
+    same_key = event.payment_key == payment_key
+    if event.status in PAID or event.status in IN_DOUBT:
+        if same_key:
+            return event
+        raise DomainError(409, "INVALID_STATE", "This order was confirmed with another paymentKey.")
+    if event.status == S.FAILURE and same_key:
+        raise DomainError(
+            400,
+            "PAYMENT_REJECTED",
+            "The payment was declined.",
+            pgCode=event.failure_code,
+            pgMessage=event.failure_message,
+        )
+    raise DomainError(
+        409, "INVALID_STATE", f"This order is {event.status} and cannot be confirmed."
+    )

@@ -1,0 +1,272 @@
+"""Recovery: every payment whose outcome is in doubt converges to the PG's truth.
+
+Due payments (UNKNOWN whose next attempt has come, EXECUTING left stale by a confirm
+that died) are claimed with a lease: a conditional UPDATE of lease_until, so two workers
+never work one payment at once, and a dead worker's claim simply runs out. Each attempt
+asks the PG once (by orderId) and acts on `recovery_decide`, the decision table:
+
+    PG says                              | when                | then
+    -------------------------------------+---------------------+---------------------------
+    approved, orderId/key/amount match   |                     | SUCCESS
+    approved for another amount          |                     | cancel at the PG, FAILURE
+    record contradicts ours / part-refund|                     | NEEDS_ATTENTION
+    aborted, expired, cancelled          |                     | FAILURE
+    authenticated, not approved          | inside the window   | confirm again, same key
+    authenticated, not approved          | past the window     | back off (the PG expires it)
+    no such payment                      | past the window     | FAILURE
+    no such payment                      | inside the window   | back off
+    unreachable, 5xx, timeout            | attempts left       | back off (exponential, jitter)
+    still unsure                         | attempts spent      | last check, then NEEDS_ATTENTION
+
+Outcomes go through payment_record_outcome, exactly as a confirm's do.
+"""
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import structlog
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from gateways import errors as pg_errors
+from gateways.base import get_gateway
+from gateways.types import ConfirmRequest, GatewayPayment
+from payments.models import PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.services.compensation import compensation_restore_for
+from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.pg_calls import call_with_retries, outcome_of_pg, payment_ref, verify_decline
+from payments.services.verdict import Verdict, payment_judge
+
+log = structlog.get_logger(__name__)
+
+RECOVERABLE = {S.UNKNOWN, S.EXECUTING}
+
+
+class Action(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCEL_AND_FAIL = "CANCEL_AND_FAIL"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    RECONFIRM = "RECONFIRM"
+    BACK_OFF = "BACK_OFF"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    pg_code: str = ""
+    pg_message: str = ""
+
+
+def recovery_decide(
+    *,
+    event: PaymentEvent,
+    found: GatewayPayment | None,
+    error: Exception | None,
+    window_passed: bool,
+) -> Decision:
+    """The decision table above, as a pure function of what the PG answered."""
+    if error is not None:
+        if isinstance(error, pg_errors.PaymentNotFound):
+            if window_passed:
+                return Decision(Action.FAILURE, "PG_NO_RECORD", error.code)
+            return Decision(Action.BACK_OFF, "PG_NO_RECORD_YET", error.code)
+        code = getattr(error, "code", "") or type(error).__name__
+        return Decision(Action.BACK_OFF, "PG_UNREACHABLE", code)
+    judgement = payment_judge(event=event, pg=found, payment_key=event.payment_key)
+    if judgement.verdict == Verdict.PENDING:
+        if window_passed:
+            return Decision(Action.BACK_OFF, "PG_PENDING_PAST_WINDOW", judgement.pg_code)
+        return Decision(Action.RECONFIRM, "PG_PENDING", judgement.pg_code)
+    action = {
+        Verdict.SUCCESS: Action.SUCCESS,
+        Verdict.FAILURE: Action.FAILURE,
+        Verdict.AMOUNT_MISMATCH: Action.CANCEL_AND_FAIL,
+        Verdict.NEEDS_ATTENTION: Action.NEEDS_ATTENTION,
+    }[judgement.verdict]
+    return Decision(action, judgement.reason, judgement.pg_code, judgement.pg_message)
+
+
+# --- claiming -------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> tuple[Q, Q]:
+    stale = now - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
+    return Q(status=S.UNKNOWN, next_attempt_at__lte=now), Q(
+        status=S.EXECUTING, updated_at__lte=stale
+    )
+
+
+def recovery_claim(
+    *, owner: str, limit: int, now: datetime | None = None, order_id: str | None = None
+) -> list[int]:
+    """Lease up to `limit` due payments to `owner`; returns their ids.
+
+    With order_id, that one payment is claimed whatever its schedule (still only if it is
+    UNKNOWN or EXECUTING and nobody holds it).
+    """
+    now = now or timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    if order_id is not None:
+        due = [Q(order_id=order_id, status__in=RECOVERABLE)]
+    else:
+        due = list(_due(now))
+    candidates: list[int] = []
+    # One query per status, each served by its (status, time) index: the cost does not
+    # grow with the finished payments in the table.
+    for condition in due:
+        room = limit - len(candidates)
+        if room <= 0:
+            break
+        query = PaymentEvent.objects.filter(condition, free).order_by("next_attempt_at", "id")
+        candidates += list(query.values_list("id", flat=True)[:room])
+    lease = now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    claimed = []
+    for event_id in candidates:
+        took = (
+            PaymentEvent.objects.filter(pk=event_id, status__in=RECOVERABLE)
+            .filter(free)
+            .update(lease_until=lease, lease_owner=owner)
+        )
+        if took:
+            claimed.append(event_id)
+    return claimed
+
+
+def new_lease_owner() -> str:
+    return uuid.uuid4().hex
+
+
+# --- one attempt ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    order_id: str
+    action: str
+    status: str
+
+
+def recovery_attempt(
+    *, event_id: int, owner: str, actor: str, dry_run: bool = False
+) -> AttemptResult | None:
+    """Work one claimed payment: ask the PG once, act on the decision table.
+
+    Returns None when the lease is no longer ours or the payment no longer needs recovery.
+    """
+    event = PaymentEvent.objects.filter(pk=event_id).first()
+    if event is None or event.lease_owner != owner or event.status not in RECOVERABLE:
+        return None
+    structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
+    decision, found = _ask_and_decide(event)
+    final = event.retry_count + 1 >= len(settings.RECOVERY_BACKOFF_SECONDS)
+    if decision.action == Action.BACK_OFF and final:
+        # The budget is spent: ask one last time before handing it to a person.
+        decision, found = _ask_and_decide(event)
+        if decision.action == Action.BACK_OFF:
+            decision = Decision(Action.NEEDS_ATTENTION, "RECOVERY_BUDGET_SPENT", decision.pg_code)
+    log.info(
+        "recovery_decision",
+        action=decision.action,
+        reason=decision.reason,
+        attempt=event.retry_count + 1,
+    )
+    if dry_run:
+        _release(event, owner)
+        return AttemptResult(event.order_id, decision.action, event.status)
+    _apply(event, decision, found, actor)
+    event.refresh_from_db()
+    if event.lease_owner == owner:  # nothing recorded (someone else finished it first)
+        _release(event, owner)
+    return AttemptResult(event.order_id, decision.action, event.status)
+
+
+def _ask_and_decide(event: PaymentEvent) -> tuple[Decision, GatewayPayment | None]:
+    gateway = get_gateway(event.gateway)
+    found, error = None, None
+    try:
+        found = gateway.lookup(payment_ref(event))
+    except pg_errors.GatewayError as exc:
+        error = exc
+    window_passed = timezone.now() >= event.created_at + timedelta(
+        seconds=settings.CHECKOUT_EXPIRY_SECONDS
+    )
+    return recovery_decide(
+        event=event, found=found, error=error, window_passed=window_passed
+    ), found
+
+
+def _apply(
+    event: PaymentEvent, decision: Decision, found: GatewayPayment | None, actor: str
+) -> None:
+    if decision.action == Action.BACK_OFF:
+        outcome = _back_off(event, decision)
+    elif decision.action == Action.RECONFIRM:
+        outcome = _reconfirm(event)
+    elif decision.action == Action.CANCEL_AND_FAIL:
+        outcome = outcome_of_pg(event, found, event.payment_key)  # cancels at the PG, then fails
+    else:
+        status = {
+            Action.SUCCESS: S.SUCCESS,
+            Action.FAILURE: S.FAILURE,
+            Action.NEEDS_ATTENTION: S.NEEDS_ATTENTION,
+        }
+        approved_at = (
+            (found.approved_at or timezone.now()) if decision.action == Action.SUCCESS else None
+        )
+        outcome = Outcome(
+            status[decision.action],
+            decision.reason,
+            decision.pg_code,
+            decision.pg_message,
+            approved_at=approved_at,
+        )
+    if outcome.status == S.UNKNOWN and outcome.retry_count is None:
+        outcome = _back_off(event, Decision(Action.BACK_OFF, outcome.reason, outcome.pg_code))
+    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms=RECOVERABLE)
+    if outcome.status == S.FAILURE:
+        compensation_restore_for(event_id=event.pk)
+
+
+def _reconfirm(event: PaymentEvent) -> Outcome:
+    """Authenticated but never approved, inside the window: confirm again, same key."""
+    request = ConfirmRequest(
+        order_id=event.order_id,
+        payment_key=event.payment_key,
+        amount=event.total_amount,
+        idempotency_key=event.pg_idempotency_key,
+        auth_token=event.pg_auth_token or None,
+        buyer_ref=str(event.buyer_id),
+    )
+    try:
+        found = call_with_retries(lambda: get_gateway(event.gateway).confirm(request))
+    except pg_errors.Rejected as exc:
+        return verify_decline(event, event.payment_key, exc)
+    except pg_errors.GatewayError as exc:
+        return _back_off(event, Decision(Action.BACK_OFF, "RECONFIRM_FAILED", exc.code))
+    return outcome_of_pg(event, found, event.payment_key)
+
+
+def _back_off(event: PaymentEvent, decision: Decision) -> Outcome:
+    schedule = settings.RECOVERY_BACKOFF_SECONDS
+    attempt = event.retry_count + 1
+    pause = schedule[min(attempt - 1, len(schedule) - 1)] * random.uniform(0.5, 1.0)  # noqa: S311
+    return Outcome(
+        S.UNKNOWN,
+        decision.reason,
+        decision.pg_code,
+        next_attempt_at=timezone.now() + timedelta(seconds=pause),
+        retry_count=attempt,
+    )
+
+
+def _release(event: PaymentEvent, owner: str) -> None:
+    PaymentEvent.objects.filter(pk=event.pk, lease_owner=owner).update(
+        lease_until=None, lease_owner=""
+    )

@@ -1,0 +1,48 @@
+"""Thin Celery tasks: ids in, a service called. Every task here is idempotent."""
+
+import structlog
+from celery import shared_task
+from django.conf import settings
+
+log = structlog.get_logger(__name__)
+
+
+@shared_task(name="payments.recovery_scan")
+def recovery_scan() -> int:
+    """Claim due payments and hand each to its own task, so workers share the batch."""
+    from payments.services.recovery import new_lease_owner, recovery_claim
+
+    owner = new_lease_owner()
+    claimed = recovery_claim(owner=owner, limit=settings.RECOVERY_BATCH_SIZE)
+    for event_id in claimed:
+        recover_payment.apply_async((event_id, owner), expires=settings.RECOVERY_LEASE_SECONDS)
+    if claimed:
+        log.info("recovery_scan", claimed=len(claimed))
+    return len(claimed)
+
+
+@shared_task(name="payments.recover_payment")
+def recover_payment(event_id: int, owner: str) -> None:
+    from payments.services.recovery import recovery_attempt
+
+    recovery_attempt(event_id=event_id, owner=owner, actor="worker")
+
+
+@shared_task(name="payments.compensation_scan")
+def compensation_scan() -> dict:
+    from payments.services.compensation import compensation_retry_due
+
+    counts = compensation_retry_due(actor="beat")
+    if any(counts.values()):
+        log.info("compensation_scan", **counts)
+    return counts
+
+
+@shared_task(name="payments.expire_checkouts")
+def expire_checkouts() -> int:
+    from payments.services.expiry import payment_expire_abandoned
+
+    expired = payment_expire_abandoned(actor="beat")
+    if expired:
+        log.info("expire_checkouts", expired=expired)
+    return expired

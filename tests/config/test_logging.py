@@ -1,0 +1,58 @@
+import pytest
+import structlog
+
+from config.log_processors import REDACTED, redact_secrets
+
+
+def test_secret_keys_and_values_are_redacted():
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "pg call with Basic dGVzdF9za19hYmM6 failed",
+            "headers": {"Authorization": "Basic dGVzdF9za19hYmM6", "Accept": "application/json"},
+            "secretKey": "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R",
+            "body": {"card": {"number": "4330123412341234"}, "orderId": "order-123456"},
+            "note": "key test_sk_abc123 and card 4330 1234 1234 1234",
+            "password": "hunter2hunter2",
+            "request_id": "abc",
+        },
+    )
+
+    assert event["event"] == f"pg call with Basic {REDACTED} failed"
+    assert event["headers"] == {"Authorization": REDACTED, "Accept": "application/json"}
+    assert event["secretKey"] == REDACTED
+    assert event["body"] == {"card": {"number": REDACTED}, "orderId": "order-123456"}
+    assert event["note"] == f"key {REDACTED} and card {REDACTED}"
+    assert event["password"] == REDACTED
+    assert event["request_id"] == "abc"
+
+
+def test_masked_card_numbers_and_ordinary_values_pass():
+    event = redact_secrets(
+        None,
+        "info",
+        {"event": "ok", "card": {"maskedNumber": "43301234****123*"}, "amount": 15000},
+    )
+
+    assert event["card"] == {"maskedNumber": "43301234****123*"}
+    assert event["amount"] == 15000
+
+
+@pytest.mark.django_db
+def test_request_lines_are_json_with_the_callers_request_id(api_client, json_log):
+    api_client.get("/healthz", HTTP_X_REQUEST_ID="shop-req-42")
+
+    lines = [line for line in json_log() if line.get("request_id") == "shop-req-42"]
+    assert {line["event"] for line in lines} >= {"request_started", "request_finished"}
+    assert all(line["timestamp"].endswith("Z") for line in lines)
+
+
+def test_structlog_lines_are_redacted_in_json(json_log):
+    structlog.get_logger("payments.test").info(
+        "pg_call", headers={"Authorization": "Basic abcdefgh12345678"}, orderId="o-1"
+    )
+
+    (line,) = [line for line in json_log() if line["event"] == "pg_call"]
+    assert line["headers"] == {"Authorization": REDACTED}
+    assert line["orderId"] == "o-1"

@@ -1,0 +1,364 @@
+"""Crash test: real web, worker, beat and sandbox; faults; kill -9; then the truth.
+
+200 payments, a third each through Toss, NicePay and KakaoPay, go through gunicorn while
+the sandbox injects faults into about a quarter of the PG calls (timeouts and 5xx with
+and without the approval behind them, answers lost after the approval, latency spikes,
+declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
+the Celery worker at random moments and restarts them. The client behaves like a real
+shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
+Then the faults stop, recovery runs, and every invariant of DESIGN section 5 (1 to 4
+and 6) is checked against the sandboxes' own records.
+"""
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from rest_framework.authtoken.models import Token
+
+from payments.models import CompensationJob, PaymentEvent, PaymentHistory, PaymentOrder
+from products.models import Product
+from tests.crash.stack import TIMINGS, Stack
+from tests.factories import MemberFactory, ProductFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
+
+PAYMENTS = 200
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "PARTIAL_CANCELED"}
+HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", "SUCCESS"}
+GATEWAYS = ("toss", "nicepay", "kakaopay")
+# Each PG's way of failing; rates per call. Latency spikes come on top.
+FAULTS = [
+    {"gateway": "toss", "operation": "confirm", "rate": 0.06, "timeout": True, "holdSeconds": 3},
+    {
+        "gateway": "toss",
+        "operation": "confirm",
+        "rate": 0.05,
+        "timeout": True,
+        "commit": True,
+        "holdSeconds": 3,
+    },
+    {
+        "gateway": "toss",
+        "operation": "confirm",
+        "rate": 0.05,
+        "errorCode": "FAILED_INTERNAL_SYSTEM_PROCESSING",
+    },
+    {
+        "gateway": "toss",
+        "operation": "confirm",
+        "rate": 0.05,
+        "errorCode": "UNKNOWN_PAYMENT_ERROR",
+        "commit": True,
+    },
+    {"gateway": "toss", "operation": "confirm", "rate": 0.06, "dropResponseAfterCommit": True},
+    {"gateway": "toss", "operation": "confirm", "rate": 0.04, "errorCode": "REJECT_CARD_PAYMENT"},
+    {
+        "gateway": "toss",
+        "operation": "lookup",
+        "rate": 0.10,
+        "errorCode": "FAILED_INTERNAL_SYSTEM_PROCESSING",
+    },
+    {"gateway": "nicepay", "operation": "approve", "rate": 0.06, "timeout": True, "holdSeconds": 3},
+    {
+        "gateway": "nicepay",
+        "operation": "approve",
+        "rate": 0.05,
+        "timeout": True,
+        "commit": True,
+        "holdSeconds": 3,
+    },
+    {"gateway": "nicepay", "operation": "approve", "rate": 0.05, "errorCode": "A299"},
+    {
+        "gateway": "nicepay",
+        "operation": "approve",
+        "rate": 0.05,
+        "errorCode": "A401",
+        "commit": True,
+    },
+    {"gateway": "nicepay", "operation": "approve", "rate": 0.06, "dropResponseAfterCommit": True},
+    {"gateway": "nicepay", "operation": "approve", "rate": 0.04, "errorCode": "3011"},
+    {"gateway": "nicepay", "operation": "lookup", "rate": 0.10, "errorCode": "A299"},
+    {
+        "gateway": "kakaopay",
+        "operation": "ready",
+        "rate": 0.04,
+        "errorCode": "-500",
+        "httpStatus": 500,
+    },
+    {
+        "gateway": "kakaopay",
+        "operation": "approve",
+        "rate": 0.06,
+        "timeout": True,
+        "holdSeconds": 3,
+    },
+    {
+        "gateway": "kakaopay",
+        "operation": "approve",
+        "rate": 0.05,
+        "timeout": True,
+        "commit": True,
+        "holdSeconds": 3,
+    },
+    {
+        "gateway": "kakaopay",
+        "operation": "approve",
+        "rate": 0.05,
+        "errorCode": "-500",
+        "httpStatus": 500,
+    },
+    {"gateway": "kakaopay", "operation": "approve", "rate": 0.06, "dropResponseAfterCommit": True},
+    {"gateway": "kakaopay", "operation": "approve", "rate": 0.04, "errorCode": "-780"},
+    {
+        "gateway": "kakaopay",
+        "operation": "lookup",
+        "rate": 0.10,
+        "errorCode": "-500",
+        "httpStatus": 500,
+    },
+    *({"gateway": g, "operation": "*", "rate": 0.10, "latencyMs": [300, 1200]} for g in GATEWAYS),
+]
+# What each sandbox calls an approved payment.
+APPROVED = {"toss": {"DONE"}, "nicepay": {"paid"}, "kakaopay": {"SUCCESS_PAYMENT"}}
+
+
+class Shop:
+    """A client that keeps trying through crashes, as a browser's shop page would."""
+
+    def __init__(self, stack: Stack, sandbox, tokens: list[str], products: list[Product]):
+        self.stack, self.sandbox, self.tokens, self.products = stack, sandbox, tokens, products
+        self.lost = Counter()
+
+    def call(
+        self, path: str, token: str, body: dict, headers: dict | None = None
+    ) -> requests.Response:
+        deadline = time.monotonic() + 60  # the web server may be down for a moment
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                response = requests.post(
+                    f"{self.stack.base}{path}",
+                    json=body,
+                    timeout=10,
+                    headers={"Authorization": f"Token {token}", **(headers or {})},
+                )
+                if response.status_code < 500:
+                    return response
+                last = f"{response.status_code} {response.text[:200]}"
+            except requests.RequestException as exc:
+                last = repr(exc)[:200]
+            self.lost[path] += 1
+            time.sleep(0.25)
+        raise AssertionError(f"{path} never answered; last: {last}")
+
+    def pay_in_window(self, gateway: str, answer: dict) -> str:
+        """What the buyer's window gives the shop for its confirm call."""
+        base = self.sandbox.base
+        if gateway == "toss":
+            return self.sandbox.authorize(answer["orderId"], answer["amount"])
+        if gateway == "nicepay":
+            body = {"orderId": answer["orderId"], "amount": answer["amount"]}
+            return requests.post(f"{base}/sandbox/nicepay/authorize", json=body, timeout=5).json()[
+                "tid"
+            ]
+        tid = parse_qs(urlsplit(answer["redirectUrl"]).query)["tid"][0]
+        return requests.post(
+            f"{base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
+        ).json()["pg_token"]
+
+    def buy(self, i: int) -> None:
+        rng = random.Random(i)
+        token = self.tokens[i % len(self.tokens)]
+        product = rng.choice(self.products)
+        gateway = GATEWAYS[i % len(GATEWAYS)]
+        body = {
+            "gateway": gateway,
+            "items": [{"productId": product.id, "quantity": rng.randint(1, 3)}],
+        }
+        answer = self.call(
+            "/api/v1/payments/checkout", token, body, {"Idempotency-Key": f"cart-{i}"}
+        ).json()
+        payment_key = self.pay_in_window(gateway, answer)
+        confirm = {
+            "orderId": answer["orderId"],
+            "paymentKey": payment_key,
+            "amount": answer["amount"],
+        }
+        self.call("/api/v1/payments/confirm", token, confirm)
+
+
+def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox):
+    products = [ProductFactory(stock=1000, price=1000 * (n + 1)) for n in range(5)]
+    initial = {p.id: p.stock for p in products}
+    tokens = [Token.objects.create(user=MemberFactory()).key for _ in range(10)]
+    stack = Stack(sandbox.base)
+    killing = threading.Event()
+    thread = None
+    stack.start()
+    try:
+        for spec in FAULTS:
+            sandbox.fault(**spec)
+        shop = Shop(stack, sandbox, tokens, products)
+
+        def killer():
+            rng = random.Random(7)
+            while not killing.wait(rng.uniform(1.5, 3.5)):
+                stack.kill(rng.choice(["web", "web", "worker"]))
+
+        thread = threading.Thread(target=killer)
+        started = time.monotonic()
+        thread.start()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(shop.buy, range(PAYMENTS)))
+        killing.set()
+        thread.join()
+        load_ended = time.monotonic()
+        # Let a confirm cut short by the last kill go stale and a lease held by a killed
+        # worker run out: from here on everything is due. Then stop the faults.
+        time.sleep(
+            max(
+                float(TIMINGS[k])
+                for k in ("RECOVERY_STALE_EXECUTING_SECONDS", "RECOVERY_LEASE_SECONDS")
+            )
+        )
+        faults = sandbox.http.get(f"{sandbox.base}/sandbox/faults").json()
+        sandbox.http.delete(f"{sandbox.base}/sandbox/faults")
+        faults_stopped = time.monotonic()
+
+        converged = wait_until_converged(timeout=120)
+        converge_seconds = converged - faults_stopped
+    finally:
+        # Stop the killer first: after a failure it would otherwise restart what we stop.
+        killing.set()
+        if thread is not None:
+            thread.join()
+        stack.stop()
+
+    interval = float(TIMINGS["RECOVERY_INTERVAL_SECONDS"])
+    records = {
+        (gateway, p["orderId"] if gateway != "kakaopay" else p["partner_order_id"]): p
+        for gateway in GATEWAYS
+        for p in sandbox.http.get(f"{sandbox.base}/sandbox/{gateway}/payments").json()["payments"]
+    }
+    events = list(PaymentEvent.objects.all())
+    recovered = PaymentHistory.objects.filter(actor="worker", to_status__in=TERMINAL).count()
+    outcome_counts = Counter(e.status for e in events)
+    print(
+        f"\n  crash test: {len(events)} payments {dict(outcome_counts)}; "
+        f"faults injected {faults['applied']} (latency spikes aside); "
+        f"kills web {stack.kills['web']}, worker {stack.kills['worker']}; "
+        f"client retries {dict(shop.lost)}; "
+        f"recovered by workers {recovered}; load {load_ended - started:.1f} s; "
+        f"all terminal {converged - load_ended:.1f} s after the load and "
+        f"{converge_seconds:.1f} s after the faults stopped "
+        f"({converge_seconds / interval:.2f} recovery intervals of {interval:.0f} s)"
+    )
+
+    # A KakaoPay ready that failed fails its payment; the shop's retry makes a new one.
+    prepare_failed = PaymentHistory.objects.filter(reason="PG_PREPARE_FAILED").count()
+    assert len(events) - prepare_failed == PAYMENTS
+    assert stack.kills["web"] >= 2 and stack.kills["worker"] >= 1
+    assert faults["applied"] >= 0.2 * PAYMENTS  # at least 20 % of the payments met a fault
+    assert converge_seconds <= 2 * interval + 1.0  # + the scan-to-task hop
+
+    check_invariants(events, records, initial)
+
+
+def wait_until_converged(timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        open_payments = PaymentEvent.objects.exclude(status__in=TERMINAL).count()
+        owed = CompensationJob.objects.filter(status="PROCESSING").count()
+        if not open_payments and not owed:
+            return time.monotonic()
+        time.sleep(0.1)
+    stuck = list(
+        PaymentEvent.objects.exclude(status__in=TERMINAL).values_list("order_id", "status")[:10]
+    )
+    raise AssertionError(f"not converged after {timeout} s: {stuck}")
+
+
+def check_invariants(events, records, initial) -> None:
+    by_order = {(e.gateway, e.order_id): e for e in events}
+    # 1. Every payment the PG approved is SUCCESS here; nothing is SUCCESS the PG did not
+    #    approve for that exact amount.
+    for (gateway, order_id), record in records.items():
+        if record["status"] in APPROVED[gateway]:
+            event = by_order.get((gateway, order_id))
+            assert event is not None and event.status == "SUCCESS", (
+                gateway,
+                order_id,
+                record["status"],
+            )
+    for event in events:
+        if event.status == "SUCCESS":
+            record = records[(event.gateway, event.order_id)]
+            assert record["status"] in APPROVED[event.gateway], (event.order_id, record["status"])
+            assert _amount(event.gateway, record) == event.total_amount
+    # 2. Nothing approved twice; every confirm of a payment used its one key.
+    assert all(r["sandbox"]["approvals"] <= 1 for r in records.values())
+    sent = requests_by_order()
+    for event in (e for e in events if e.gateway == "toss"):  # the one PG with a key
+        keys = {c.get("idempotencyKey") for c in sent.get(event.order_id, [])}
+        assert keys <= {event.pg_idempotency_key}, (event.order_id, keys)
+    # 3. Stock: initial = current + what live payments hold; never negative.
+    for product in Product.objects.filter(pk__in=initial):
+        held = sum(
+            line.quantity
+            for line in PaymentOrder.objects.filter(product=product).select_related("event")
+            if line.event.status in HELD
+        )
+        assert product.stock >= 0
+        assert initial[product.pk] == product.stock + held, (
+            product.pk,
+            initial[product.pk],
+            product.stock,
+            held,
+        )
+    # 4. Every FAILURE has exactly one completed restore; no restore without a FAILURE.
+    for event in events:
+        jobs = list(CompensationJob.objects.filter(event=event))
+        if event.status == "FAILURE":
+            assert [(j.status, j.restored) for j in jobs] == [("DONE", True)], event.order_id
+        else:
+            assert not any(j.restored for j in jobs), event.order_id
+    # 6. Every status change has its history row: an unbroken chain to the current status.
+    for event in events:
+        chain = list(
+            PaymentHistory.objects.filter(event=event)
+            .order_by("id")
+            .values_list("from_status", "to_status")
+        )
+        assert chain[0] == ("", "NOT_STARTED")
+        assert all(chain[i][0] == chain[i - 1][1] for i in range(1, len(chain))), (
+            event.order_id,
+            chain,
+        )
+        assert chain[-1][1] == event.status
+
+
+def _amount(gateway: str, record: dict) -> int:
+    return {
+        "toss": lambda r: r["totalAmount"],
+        "nicepay": lambda r: r["amount"],
+        "kakaopay": lambda r: r["amount"]["total"],
+    }[gateway](record)
+
+
+def requests_by_order() -> dict[str, list[dict]]:
+    from django.conf import settings
+
+    base = settings.PAYMENT_GATEWAYS["toss"]["API_BASE"].removesuffix("/toss")
+    entries = requests.get(
+        f"{base}/sandbox/requests", params={"operation": "confirm", "limit": 100_000}, timeout=10
+    ).json()["requests"]
+    grouped: dict[str, list[dict]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.get("orderId"), []).append(entry)
+    return grouped

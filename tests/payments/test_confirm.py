@@ -1,0 +1,333 @@
+"""Checkout and confirm against the real sandbox process (DESIGN section 4)."""
+
+import pytest
+
+from payments.models import CompensationJob, OutboxMessage, PaymentEvent
+from products.models import Product
+from tests.factories import MemberFactory, ProductFactory
+from tests.payments.helpers import checkout, confirm, pg_confirms, transitions
+
+pytestmark = [pytest.mark.django_db, pytest.mark.processes]
+
+
+@pytest.fixture
+def product():
+    return ProductFactory(price=7500, stock=10)
+
+
+def paid_checkout(member_client, sandbox, product, quantity=2):
+    answer = checkout(member_client, [(product.id, quantity)]).json()
+    payment_key = sandbox.authorize(answer["orderId"], answer["amount"])
+    return answer, payment_key
+
+
+def test_happy_path_checkout_authorize_confirm(member_client, sandbox, product):
+    answer = checkout(member_client, [(product.id, 2)]).json()
+    assert answer["status"] == "NOT_STARTED" and answer["amount"] == 15000
+    assert answer["clientKey"] and answer["successUrl"] and answer["failUrl"]
+    product.refresh_from_db()
+    assert product.stock == 8
+    payment_key = sandbox.authorize(answer["orderId"], 15000)
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (
+        body["status"] == "SUCCESS"
+        and body["amount"] == 15000
+        and body["paymentKey"] == payment_key
+    )
+    assert body["approvedAt"].endswith("+09:00")
+    product.refresh_from_db()
+    assert product.stock == 8  # decremented once, at checkout
+    assert transitions(answer["orderId"]) == [
+        ("", "NOT_STARTED"),
+        ("NOT_STARTED", "EXECUTING"),
+        ("EXECUTING", "SUCCESS"),
+    ]
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert set(OutboxMessage.objects.filter(event=event).values_list("kind", flat=True)) == {
+        "LEDGER",
+        "WALLET",
+    }
+    record = sandbox.record(answer["orderId"])
+    assert record["status"] == "DONE" and record["sandbox"]["approvals"] == 1
+    (call,) = pg_confirms(sandbox, answer["orderId"])
+    assert call["idempotencyKey"] == event.pg_idempotency_key
+
+    detail = member_client.get(f"/api/v1/payments/{answer['orderId']}").json()
+    assert detail["status"] == "SUCCESS" and detail["paymentKey"] == payment_key
+    assert detail["items"] == [{"productId": product.id, "quantity": 2, "amount": 15000}]
+    assert [(h["from"], h["to"]) for h in detail["history"]] == [
+        (None, "NOT_STARTED"),
+        ("NOT_STARTED", "EXECUTING"),
+        ("EXECUTING", "SUCCESS"),
+    ]
+
+
+def test_a_replayed_confirm_answers_from_the_stored_result(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    first = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    again = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert again.status_code == 200 and again.json() == first.json()
+    assert len(pg_confirms(sandbox, answer["orderId"])) == 1
+
+
+# --- tampering: the API's code, nothing sent to the PG, stock right ------------------
+
+
+def test_a_changed_amount_fails_the_order_and_gives_the_stock_back(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+
+    response = confirm(member_client, answer["orderId"], payment_key, 100)
+
+    assert response.status_code == 400 and response.json()["code"] == "AMOUNT_MISMATCH"
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert event.status == "FAILURE" and event.failure_code == "AMOUNT_MISMATCH"
+    assert CompensationJob.objects.get(event=event).status == "DONE"
+    product.refresh_from_db()
+    assert product.stock == 10
+    assert pg_confirms(sandbox, answer["orderId"]) == []
+    # The real amount afterwards does not revive it.
+    assert (
+        confirm(member_client, answer["orderId"], payment_key, 15000).json()["code"]
+        == "INVALID_STATE"
+    )
+
+
+def test_another_members_order_is_a_404_and_untouched(member_client, sandbox, product, api_client):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    api_client.force_authenticate(MemberFactory())
+
+    response = confirm(api_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+    assert api_client.get(f"/api/v1/payments/{answer['orderId']}").status_code == 404
+    assert PaymentEvent.objects.get(order_id=answer["orderId"]).status == "NOT_STARTED"
+    assert pg_confirms(sandbox, answer["orderId"]) == []
+
+
+def test_another_orders_payment_key_is_refused(member_client, sandbox, product):
+    first, first_key = paid_checkout(member_client, sandbox, product)
+    assert confirm(member_client, first["orderId"], first_key, 15000).status_code == 200
+    second, _ = paid_checkout(member_client, sandbox, product)
+
+    response = confirm(member_client, second["orderId"], first_key, 15000)
+
+    assert response.status_code == 409 and response.json()["code"] == "INVALID_STATE"
+    assert PaymentEvent.objects.get(order_id=second["orderId"]).status == "FAILURE"
+    assert pg_confirms(sandbox, second["orderId"]) == []
+    product.refresh_from_db()
+    assert product.stock == 8  # the first order's 2 stay sold, the second's came back
+
+
+def test_a_replay_with_another_payment_key_is_refused(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    response = confirm(member_client, answer["orderId"], "tsbox-someone-elses-key", 15000)
+
+    assert response.status_code == 409 and response.json()["code"] == "INVALID_STATE"
+    assert len(pg_confirms(sandbox, answer["orderId"])) == 1
+    assert PaymentEvent.objects.get(order_id=answer["orderId"]).status == "SUCCESS"
+
+
+@pytest.mark.parametrize("amount", [0, -15000, 10**13, "15000", 15000.5, None], ids=str)
+def test_bad_confirm_amounts_are_400_and_change_nothing(member_client, sandbox, product, amount):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+
+    response = confirm(member_client, answer["orderId"], payment_key, amount)
+
+    assert response.status_code == 400 and response.json()["code"] == "INVALID_REQUEST"
+    assert PaymentEvent.objects.get(order_id=answer["orderId"]).status == "NOT_STARTED"
+    assert pg_confirms(sandbox, answer["orderId"]) == []
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[(None, 1)], [(1, 0)], [(1, -1)], [(1, 101)], [(1, 10**12)], [(10**19, 1)], []],
+    ids=["no-product", "zero", "negative", "over-limit", "huge", "huge-id", "empty"],
+)
+def test_bad_quantities_and_ids_are_400_and_take_no_stock(member_client, product, items):
+    items = [(product.id if p == 1 else p, q) for p, q in items]
+
+    response = checkout(member_client, items)
+
+    assert response.status_code == 400 and response.json()["code"] == "INVALID_REQUEST"
+    product.refresh_from_db()
+    assert product.stock == 10
+    assert PaymentEvent.objects.count() == 0
+
+
+def test_an_unknown_product_and_an_unknown_gateway(member_client, product):
+    unknown_product = checkout(member_client, [(product.id, 1), (987654, 1)])
+    unknown_gateway = checkout(member_client, [(product.id, 1)], gateway="paypal")
+
+    assert (
+        unknown_product.status_code == 400 and unknown_product.json()["code"] == "INVALID_REQUEST"
+    )
+    assert (
+        unknown_gateway.status_code == 400
+        and unknown_gateway.json()["code"] == "UNSUPPORTED_GATEWAY"
+    )
+    product.refresh_from_db()
+    assert product.stock == 10
+    assert PaymentEvent.objects.count() == 0
+
+
+def test_the_client_cannot_price_goods(member_client, product):
+    body = {"gateway": "toss", "items": [{"productId": product.id, "quantity": 1}], "amount": 1}
+
+    response = member_client.post("/api/v1/payments/checkout", body, format="json")
+
+    assert response.status_code == 400 and "amount" in response.json()["fields"]
+
+
+# --- each PG outcome, produced by the sandbox -----------------------------------------
+
+
+def test_a_decline_fails_with_exactly_one_stock_restore(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    sandbox.fault(operation="confirm", orderId=answer["orderId"], errorCode="REJECT_CARD_PAYMENT")
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 400
+    assert (
+        response.json()["code"] == "PAYMENT_REJECTED"
+        and response.json()["pgCode"] == "REJECT_CARD_PAYMENT"
+    )
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert event.status == "FAILURE"
+    job = CompensationJob.objects.get(event=event)
+    assert (job.status, job.attempts) == ("DONE", 1)
+    product.refresh_from_db()
+    assert product.stock == 10
+    # A replay answers the stored failure and restores nothing twice.
+    assert (
+        confirm(member_client, answer["orderId"], payment_key, 15000).json()["pgCode"]
+        == "REJECT_CARD_PAYMENT"
+    )
+    product.refresh_from_db()
+    assert product.stock == 10
+    assert len(pg_confirms(sandbox, answer["orderId"])) == 1
+
+
+def test_a_provider_error_is_retried_with_the_same_key(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    sandbox.fault(
+        operation="confirm", orderId=answer["orderId"], errorCode="PROVIDER_ERROR", count=1
+    )
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 200 and response.json()["status"] == "SUCCESS"
+    calls = pg_confirms(sandbox, answer["orderId"])
+    assert len(calls) == 2 and calls[0]["idempotencyKey"] == calls[1]["idempotencyKey"]
+    assert sandbox.record(answer["orderId"])["sandbox"]["approvals"] == 1
+
+
+@pytest.mark.parametrize(
+    "fault, pg_status",
+    [
+        ({"timeout": True, "holdSeconds": 5}, "IN_PROGRESS"),
+        ({"timeout": True, "commit": True, "holdSeconds": 5}, "DONE"),
+        ({"errorCode": "FAILED_INTERNAL_SYSTEM_PROCESSING"}, "IN_PROGRESS"),
+        ({"dropResponseAfterCommit": True}, "DONE"),
+    ],
+    ids=["timeout", "timeout-after-approval", "500-every-time", "response-lost"],
+)
+def test_an_unknown_outcome_is_202_and_loses_nothing(
+    member_client, sandbox, product, fault, pg_status
+):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    sandbox.fault(operation="confirm", orderId=answer["orderId"], **fault)
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 202
+    assert response.json() == {"orderId": answer["orderId"], "status": "UNKNOWN"}
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert event.status == "UNKNOWN" and event.next_attempt_at is not None
+    assert event.payment_key == payment_key
+    assert not CompensationJob.objects.filter(event=event).exists()
+    product.refresh_from_db()
+    assert product.stock == 8  # still held: the payment may have gone through
+    assert sandbox.record(answer["orderId"])["status"] == pg_status
+    keys = {call.get("idempotencyKey") for call in pg_confirms(sandbox, answer["orderId"])}
+    assert keys == {event.pg_idempotency_key}
+
+
+def test_a_500_after_approval_is_retried_and_the_same_key_returns_the_approval(
+    member_client, sandbox, product
+):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    sandbox.fault(
+        operation="confirm",
+        orderId=answer["orderId"],
+        errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING",
+        commit=True,
+    )
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 200 and response.json()["status"] == "SUCCESS"
+    outcomes = [call.get("outcome") for call in pg_confirms(sandbox, answer["orderId"])]
+    assert outcomes == [None, "idempotent-replay"]
+    assert sandbox.record(answer["orderId"])["sandbox"]["approvals"] == 1
+
+
+def test_already_processed_is_resolved_by_a_lookup(member_client, sandbox, product):
+    answer, payment_key = paid_checkout(member_client, sandbox, product)
+    # Approved at the PG under another key (e.g. by an earlier attempt we lost track of).
+    assert (
+        sandbox.confirm(payment_key, answer["orderId"], 15000, key="elsewhere").status_code == 200
+    )
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 200 and response.json()["status"] == "SUCCESS"
+    assert sandbox.requests_for(answer["orderId"], "lookup")
+    assert sandbox.record(answer["orderId"])["sandbox"]["approvals"] == 1
+
+
+def test_an_approval_for_another_amount_is_cancelled_at_the_pg(member_client, sandbox, product):
+    answer = checkout(member_client, [(product.id, 2)]).json()
+    # The PG holds an approval of 1,000 KRW for our orderId: not what we sold.
+    payment_key = sandbox.authorize(answer["orderId"], 1000)
+    assert sandbox.confirm(payment_key, answer["orderId"], 1000, key="elsewhere").status_code == 200
+
+    response = confirm(member_client, answer["orderId"], payment_key, 15000)
+
+    assert response.status_code == 400 and response.json()["code"] == "PAYMENT_REJECTED"
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert event.status == "FAILURE" and event.failure_code == "PG_AMOUNT_MISMATCH"
+    assert sandbox.record(answer["orderId"])["status"] == "CANCELED"
+    product.refresh_from_db()
+    assert product.stock == 10
+
+
+def test_points_charge(member_client, sandbox):
+    body = {"gateway": "toss", "purpose": "POINT_CHARGE", "amount": 50000}
+    answer = member_client.post("/api/v1/payments/checkout", body, format="json").json()
+    assert answer["orderName"] == "포인트 충전 50,000원"
+    payment_key = sandbox.authorize(answer["orderId"], 50000)
+
+    assert (
+        confirm(member_client, answer["orderId"], payment_key, 50000).json()["status"] == "SUCCESS"
+    )
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER", "POINTS"}
+
+
+@pytest.mark.parametrize("amount", [999, 1_000_001, None], ids=str)
+def test_points_charge_bounds(member_client, amount):
+    body = {"gateway": "toss", "purpose": "POINT_CHARGE", **({"amount": amount} if amount else {})}
+
+    response = member_client.post("/api/v1/payments/checkout", body, format="json")
+
+    assert response.status_code == 400 and "amount" in response.json()["fields"]
+    assert Product.objects.count() == 0 and PaymentEvent.objects.count() == 0

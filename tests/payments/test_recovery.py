@@ -1,0 +1,203 @@
+"""Recovery against the real sandbox: every in-doubt payment converges to the PG's truth."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from payments.models import CompensationJob, PaymentEvent, PaymentHistory
+from payments.services.recovery import new_lease_owner, recovery_attempt, recovery_claim
+from tests.factories import ProductFactory
+from tests.payments.helpers import checkout, confirm
+
+pytestmark = [pytest.mark.django_db, pytest.mark.processes]
+
+
+@pytest.fixture
+def product():
+    return ProductFactory(price=5000, stock=10)
+
+
+def unknown_payment(member_client, sandbox, product, **fault) -> PaymentEvent:
+    """A payment the confirm left UNKNOWN (the fault decides what the PG really did)."""
+    answer = checkout(member_client, [(product.id, 1)]).json()
+    payment_key = sandbox.authorize(answer["orderId"], 5000)
+    rule = sandbox.fault(operation="confirm", orderId=answer["orderId"], count=1, **fault)
+    assert confirm(member_client, answer["orderId"], payment_key, 5000).status_code == 202
+    sandbox.http.delete(f"{sandbox.base}/sandbox/faults/{rule['id']}")
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    return event
+
+
+def recover(capsys=None) -> str:
+    call_command("recover_payments")
+    return capsys.readouterr().out if capsys else ""
+
+
+def test_an_approval_whose_answer_was_lost_becomes_success(member_client, sandbox, product, capsys):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+
+    out = recover(capsys)
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS" and event.approved_at is not None
+    assert f"{event.order_id}: did SUCCESS -> SUCCESS" in out
+    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER", "WALLET"}
+    assert (event.lease_owner, event.lease_until) == ("", None)
+    assert sandbox.record(event.order_id)["sandbox"]["approvals"] == 1
+    assert list(PaymentHistory.objects.filter(event=event).values_list("to_status", flat=True))[
+        -2:
+    ] == ["UNKNOWN", "SUCCESS"]
+
+
+def test_a_confirm_that_never_reached_the_pg_is_confirmed_again_with_the_same_key(
+    member_client, sandbox, product
+):
+    event = unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=3)
+    assert sandbox.record(event.order_id)["status"] == "IN_PROGRESS"
+
+    recover()
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"
+    keys = {c.get("idempotencyKey") for c in sandbox.requests_for(event.order_id, "confirm")}
+    assert keys == {event.pg_idempotency_key}
+
+
+def test_a_payment_the_pg_expired_fails_and_gives_its_stock_back(member_client, sandbox, product):
+    event = unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=3)
+    sandbox.advance(600)  # the PG's 10-minute confirm window passes
+
+    recover()
+
+    event.refresh_from_db()
+    product.refresh_from_db()
+    assert event.status == "FAILURE" and event.failure_code == "EXPIRED_PAYMENT"
+    assert CompensationJob.objects.get(event=event).restored is True
+    assert product.stock == 10
+
+
+def test_no_pg_record_fails_only_after_the_window(member_client, sandbox, product, settings):
+    answer = checkout(member_client, [(product.id, 1)]).json()
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    # Claimed with a paymentKey the PG never issued, then the confirm died.
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        status="UNKNOWN", payment_key="tsbox-never-issued", next_attempt_at=timezone.now()
+    )
+
+    recover()
+    event.refresh_from_db()
+    assert event.status == "UNKNOWN" and event.retry_count == 1
+
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        next_attempt_at=timezone.now(),
+        created_at=timezone.now() - timedelta(seconds=settings.CHECKOUT_EXPIRY_SECONDS),
+    )
+    recover()
+    event.refresh_from_db()
+    assert event.status == "FAILURE" and event.failure_code == "NOT_FOUND_PAYMENT"
+
+
+def test_a_stale_executing_payment_is_recovered(member_client, sandbox, product, settings):
+    answer = checkout(member_client, [(product.id, 1)]).json()
+    payment_key = sandbox.authorize(answer["orderId"], 5000)
+    # The web process died after the PG approved and before it recorded anything.
+    assert sandbox.confirm(payment_key, answer["orderId"], 5000).status_code == 200
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    PaymentEvent.objects.filter(pk=event.pk).update(status="EXECUTING", payment_key=payment_key)
+
+    assert recovery_claim(owner="x", limit=10) == []  # not stale yet: a confirm may be running
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS + 1)
+    )
+    recover()
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"
+
+
+def test_an_unreachable_pg_backs_off_then_a_final_check_then_needs_attention(
+    member_client, sandbox, product, settings
+):
+    settings.RECOVERY_BACKOFF_SECONDS = [1, 2, 4]
+    event = unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=3)
+    sandbox.fault(operation="lookup", errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING")
+
+    pauses = []
+    for attempt in (1, 2):
+        before = timezone.now()
+        recover()
+        event.refresh_from_db()
+        assert (event.status, event.retry_count) == ("UNKNOWN", attempt)
+        after = timezone.now()
+        # The pause was chosen between `before` and `after`: bound it from both ends.
+        pauses.append(
+            (
+                (event.next_attempt_at - after).total_seconds(),
+                (event.next_attempt_at - before).total_seconds(),
+            )
+        )
+        PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    lookups_before = len(sandbox.requests_for(event.order_id, "lookup"))
+    recover()  # the third and last attempt: one lookup, then the final check
+
+    event.refresh_from_db()
+    assert event.status == "NEEDS_ATTENTION"
+    assert len(sandbox.requests_for(event.order_id, "lookup")) - lookups_before == 2
+    # Exponential with jitter: each pause is 50-100 % of its step.
+    for (shortest, longest), step in zip(pauses, [1, 2], strict=True):
+        assert shortest <= step and longest >= 0.5 * step
+
+
+def test_the_final_check_can_still_find_the_truth(member_client, sandbox, product, settings):
+    settings.RECOVERY_BACKOFF_SECONDS = [1]
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    sandbox.fault(operation="lookup", errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING", count=1)
+
+    recover()
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"
+
+
+def test_a_claimed_payment_is_not_claimed_twice_until_its_lease_runs_out(
+    member_client, sandbox, product
+):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+
+    first = recovery_claim(owner="worker-a", limit=10)
+    second = recovery_claim(owner="worker-b", limit=10)
+    assert (first, second) == ([event.pk], [])
+    # The other worker cannot act on a payment it does not hold.
+    assert recovery_attempt(event_id=event.pk, owner="worker-b", actor="worker") is None
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert recovery_claim(owner="worker-b", limit=10) == [event.pk]
+    assert recovery_attempt(event_id=event.pk, owner="worker-a", actor="worker") is None
+    assert recovery_attempt(event_id=event.pk, owner="worker-b", actor="worker").status == "SUCCESS"
+
+
+def test_dry_run_decides_and_changes_nothing(member_client, sandbox, product, capsys):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+
+    call_command("recover_payments", "--dry-run")
+
+    assert f"{event.order_id}: would SUCCESS -> UNKNOWN" in capsys.readouterr().out
+    event.refresh_from_db()
+    assert (event.status, event.lease_owner) == ("UNKNOWN", "")
+
+
+def test_one_order_can_be_recovered_by_hand(member_client, sandbox, product, capsys):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+
+    call_command("recover_payments", "--order-id", event.order_id)
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"
+    assert new_lease_owner() != new_lease_owner()

@@ -1,0 +1,67 @@
+"""The demo shop in a browser's shoes: log in, buy, pay in the sandbox window, come back."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from payments.models import PaymentEvent
+from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.processes]
+
+
+def pay_in_window(window_url: str, choice: str) -> str:
+    """Open the sandbox window like a browser and press a button; returns the redirect."""
+    page = requests.get(window_url, timeout=5)
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    fields["choice"] = choice
+    base = f"{urlsplit(window_url).scheme}://{urlsplit(window_url).netloc}"
+    answer = requests.post(f"{base}/toss/window/pay", data=fields, allow_redirects=False, timeout=5)
+    return answer.headers["Location"]
+
+
+def test_buying_in_the_shop_end_to_end(client, sandbox, settings):
+    settings.PG_SANDBOX_URL = sandbox.base
+    member = MemberFactory(email="shopper@example.com")
+    product = ProductFactory(name="백자 머그컵", price=18000, stock=3)
+    assert "백자 머그컵" in client.get("/shop/").content.decode()
+    client.post("/shop/login", {"username": member.email, "password": DEFAULT_PASSWORD})
+
+    buy = client.post("/shop/buy", {"productId": product.id, "quantity": 2})
+
+    assert buy.status_code == 302 and buy["Location"].startswith(f"{sandbox.base}/toss/window?")
+    back = urlsplit(pay_in_window(buy["Location"], "pay"))
+    done = client.get(f"{back.path}?{back.query}")
+    assert done.status_code == 200 and "결제 완료" in done.content.decode()
+    event = PaymentEvent.objects.get()
+    assert event.status == "SUCCESS" and event.total_amount == 36000
+
+
+def test_cancelling_in_the_window_lands_on_the_fail_page(client, sandbox, settings):
+    settings.PG_SANDBOX_URL = sandbox.base
+    member = MemberFactory()
+    product = ProductFactory(stock=3)
+    client.force_login(member)
+
+    buy = client.post("/shop/buy", {"productId": product.id})
+    back = urlsplit(pay_in_window(buy["Location"], "cancel"))
+
+    page = client.get(f"{back.path}?{back.query}")
+    assert back.path == "/shop/payments/fail" and "결제 취소" in page.content.decode()
+    assert PaymentEvent.objects.get().status == "NOT_STARTED"
+
+
+def test_buying_needs_a_login_and_valid_input(client):
+    product = ProductFactory(stock=1)
+
+    anonymous = client.post("/shop/buy", {"productId": product.id})
+    client.force_login(MemberFactory())
+    garbage = client.post("/shop/buy", {"productId": "x"})
+    too_many = client.post("/shop/buy", {"productId": product.id, "quantity": 5})
+
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/shop/login")
+    assert garbage.status_code == 400
+    assert too_many.status_code == 409

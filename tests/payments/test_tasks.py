@@ -1,0 +1,33 @@
+import pytest
+from django.conf import settings
+
+from config.celery_app import app
+from payments import tasks
+from tests.factories import ProductFactory
+from tests.payments.helpers import checkout
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_periodic_task_exists_and_expires_before_the_next_run():
+    app.loader.import_default_modules()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
+        assert 0 < entry["options"]["expires"] < entry["schedule"], name
+
+
+def test_the_periodic_tasks_run_their_services(member_client, settings):
+    settings.CHECKOUT_EXPIRY_SECONDS = 0
+    product = ProductFactory(stock=3)
+    checkout(member_client, [(product.id, 2)])
+
+    assert tasks.expire_checkouts() == 1
+    assert tasks.compensation_scan() == {
+        "restored": 0,
+        "false_failures": 0,
+        "waiting": 0,
+        "already_done": 0,
+    }
+    assert tasks.recovery_scan() == 0
+    product.refresh_from_db()
+    assert product.stock == 3
