@@ -23,3 +23,17 @@ def _keep_django_logging(**kwargs):
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+def _serve_metrics(**kwargs):
+    """With METRICS_PORT set (a worker in its own container), serve this worker's metrics:
+    the pool's children write them to PROMETHEUS_MULTIPROC_DIR and this sums them.
+    Without it (make run) the web process's /metrics reads the shared directory."""
+    port = os.environ.get("METRICS_PORT")
+    if port:
+        from prometheus_client import start_http_server
+
+        from config.metrics import process_registry
+
+        start_http_server(int(port), registry=process_registry())

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path, register_converter
 from config.api import errors
 from config.api.converters import IdConverter
 from config.api.health import HealthzApi, ReadyzApi
+from config.metrics import metrics_view
 from payments import shop
 
 register_converter(IdConverter, "id")
@@ -12,7 +13,7 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("members.api.urls")),
     path("api/v1/", include("products.api.urls")),

@@ -4,6 +4,7 @@ A gateway is chosen per payment by the code stored on it; settings.PAYMENT_GATEW
 each code to its class and configuration. Adding a PG is one package and one entry.
 """
 
+import json
 from abc import ABC, abstractmethod
 from functools import cache
 
@@ -12,7 +13,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from gateways.errors import UnsupportedGateway
+from gateways.errors import InvalidWebhook, UnsupportedGateway
 from gateways.types import (
     CancelRequest,
     ConfirmRequest,
@@ -20,6 +21,7 @@ from gateways.types import (
     PaymentRef,
     Prepared,
     PrepareRequest,
+    WebhookNotice,
 )
 
 
@@ -70,9 +72,39 @@ class PaymentGateway(ABC):
         """
         return self.get_payment_by_order_id(ref.order_id)
 
+    def parse_webhook(self, body: bytes) -> WebhookNotice:
+        """Read a notification this PG sent. InvalidWebhook if it is not one of its own.
+
+        PGs without payment webhooks (KakaoPay) keep this default: nothing to receive.
+        """
+        raise UnsupportedGateway(self.code)
+
+    def webhook_ack(self) -> tuple[str, str]:
+        """The body and content type the PG needs to count a delivery as received."""
+        return "", "text/plain"
+
     def client_config(self) -> dict:
         """What the shop's frontend needs to open this PG's window (public values only)."""
         return {}
+
+
+def webhook_json(body: bytes, *required: str) -> dict:
+    """A notification's JSON object with its required string fields, or InvalidWebhook."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidWebhook("the body is not JSON") from exc
+    return webhook_fields(data, *required)
+
+
+def webhook_fields(data, *required: str) -> dict:
+    """`data` if it is an object whose `required` fields are strings, else InvalidWebhook."""
+    if not isinstance(data, dict):
+        raise InvalidWebhook("not a JSON object")
+    missing = [name for name in required if not isinstance(data.get(name), str)]
+    if missing:
+        raise InvalidWebhook(f"missing {', '.join(missing)}")
+    return data
 
 
 def gateway_codes() -> list[str]:

@@ -55,5 +55,9 @@ class ConfigError(GatewayError):
     pass
 
 
+class InvalidWebhook(ValueError):
+    """A notification this PG could not have sent (not its format); answered 400."""
+
+
 class UnsupportedGateway(LookupError):
     pass

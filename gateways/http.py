@@ -17,6 +17,7 @@ from django.db import connections
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from gateways import metrics
 from gateways.errors import OutcomeUnknown, Retryable
 
 log = structlog.get_logger("gateways.http")
@@ -42,6 +43,22 @@ class PgResponse:
     @property
     def code(self) -> str:
         return str(self.body.get("code", "")) if isinstance(self.body, dict) else ""
+
+    @property
+    def error_code(self) -> str:
+        """The PG's error code if this answer is an error, else "" (for metrics).
+
+        Toss and KakaoPay send an HTTP error with `code` / `error_code`; NicePay answers
+        200 with a `resultCode` other than 0000.
+        """
+        body = self.body if isinstance(self.body, dict) else {}
+        result = str(body.get("resultCode", "0000"))
+        if self.status < 400 and result == "0000":
+            return ""
+        if self.status < 400:
+            return result
+        code = body.get("code") or body.get("error_code")
+        return str(code) if code not in (None, "") else f"HTTP_{self.status}"
 
 
 class PgHttp:
@@ -88,6 +105,7 @@ class PgHttp:
         except requests.RequestException as exc:
             ms = (time.perf_counter() - started) * 1000
             error = _transport_error(exc, context)
+            self._count(operation, ms, error.code)
             log.warning("pg_call", **context, outcome=error.code, ms=round(ms, 1))
             raise error from exc
         ms = (time.perf_counter() - started) * 1000
@@ -96,10 +114,22 @@ class PgHttp:
         except ValueError:
             body = None
         result = PgResponse(status=response.status_code, body=body, ms=ms)
+        self._count(operation, ms, result.error_code)
         log.info(
-            "pg_call", **context, status=result.status, code=result.code or None, ms=round(ms, 1)
+            "pg_call",
+            **context,
+            status=result.status,
+            code=result.code or None,
+            outcome=result.error_code or "ok",
+            ms=round(ms, 1),
         )
         return result
+
+    def _count(self, operation: str, ms: float, error_code: str) -> None:
+        metrics.PG_CALLS.labels(self.gateway, operation).inc()
+        metrics.PG_CALL_SECONDS.labels(self.gateway, operation).observe(ms / 1000)
+        if error_code:
+            metrics.PG_CALL_ERRORS.labels(self.gateway, operation, error_code[:64]).inc()
 
 
 def _transport_error(exc: requests.RequestException, context: dict):

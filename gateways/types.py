@@ -81,3 +81,14 @@ class GatewayPayment:
     failure_code: str | None = None
     failure_message: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """What a PG's notification claims; a hint to look the payment up, never proof."""
+
+    event_key: str  # the notification's identity: re-sent duplicates share it
+    event_type: str
+    order_id: str
+    pg_status: str
+    payload: dict = field(compare=False, repr=False)

@@ -75,6 +75,13 @@ class PaymentEvent(models.Model):
             # a member's payments, newest first (cursor pagination on id)
             models.Index(fields=["buyer", "-id"], name="payment_buyer_newest"),
         ]
+        # What an operator may do beyond looking (payments/admin.py, the "payment
+        # operators" group). Nobody gets "change": money and status are never edited.
+        permissions = [
+            ("recheck_paymentevent", "Can re-check a payment with its PG"),
+            ("resolve_paymentevent", "Can resolve a payment that needs attention"),
+            ("retry_compensation", "Can retry a payment's stock restore"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.status})"
@@ -202,3 +209,47 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key {self.key!r} of member {self.member_id}"
+
+
+class WebhookEvent(models.Model):
+    """A PG's notification, stored raw before anything else (the inbox, DESIGN section 4).
+
+    Never trusted: processing asks the PG for the payment and records what it says, so a
+    forged, duplicated or out-of-order notification cannot change an outcome.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "RECEIVED"
+        PROCESSED = "PROCESSED"  # the payment was re-checked at the PG because of it
+        IGNORED = "IGNORED"  # nothing to do: no such order, or the payment is final
+
+    gateway = models.CharField(max_length=20)
+    # The notification's identity (for Toss: paymentKey, status and last transaction), so
+    # a re-sent or duplicated delivery is stored once.
+    event_key = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=64, blank=True, default="")
+    pg_status = models.CharField(max_length=32, blank=True, default="")
+    event = models.ForeignKey(
+        PaymentEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+    )
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=255, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_key"], name="webhook_once")
+        ]
+        # the inbox re-drive: RECEIVED rows, oldest first
+        indexes = [models.Index(fields=["status", "received_at"], name="webhook_status_received")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_type} {self.pg_status} for {self.order_id}"

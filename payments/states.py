@@ -86,3 +86,24 @@ def record_creation(event: PaymentEvent, *, actor: str) -> None:
     PaymentHistory.objects.create(
         event=event, from_status="", to_status=event.status, reason="CHECKOUT", actor=actor
     )
+
+
+def record_note(event_id: int, *, reason: str, actor: str, pg_code: str = "", pg_message: str = ""):
+    """A history row that changes nothing (from = to): an operator's action that found the
+    payment where it was, so the timeline still shows who looked and what the PG said."""
+    with transaction.atomic():
+        current = (
+            PaymentEvent.objects.select_for_update()
+            .filter(pk=event_id)
+            .values_list("status", flat=True)
+            .get()
+        )
+        PaymentHistory.objects.create(
+            event_id=event_id,
+            from_status=current,
+            to_status=current,
+            reason=reason,
+            actor=actor,
+            pg_code=pg_code[:64],
+            pg_message=pg_message[:255],
+        )

@@ -46,3 +46,20 @@ def expire_checkouts() -> int:
     if expired:
         log.info("expire_checkouts", expired=expired)
     return expired
+
+
+@shared_task(name="payments.process_webhook")
+def process_webhook(webhook_id: int) -> str:
+    from payments.services.webhooks import webhook_process
+
+    return webhook_process(webhook_id=webhook_id)
+
+
+@shared_task(name="payments.webhook_redrive")
+def webhook_redrive() -> int:
+    from payments.services.webhooks import webhook_redrive as redrive
+
+    done = redrive()
+    if done:
+        log.info("webhook_redrive", processed=done)
+    return done

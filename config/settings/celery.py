@@ -76,6 +76,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": EXPIRY_INTERVAL_SECONDS,
         "options": {"expires": EXPIRY_INTERVAL_SECONDS * 0.9},
     },
+    # Run every 60 s: webhooks whose processing task was lost (the inbox re-drive).
+    "payments-webhooks": {
+        "task": "payments.webhook_redrive",
+        "schedule": COMPENSATION_INTERVAL_SECONDS,
+        "options": {"expires": COMPENSATION_INTERVAL_SECONDS * 0.9},
+    },
     # Run every minute: proves beat -> broker -> worker end to end (/readyz reports its age).
     "celery-heartbeat": {
         "task": "config.tasks.celery_heartbeat",

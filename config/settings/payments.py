@@ -35,6 +35,9 @@ COMPENSATION_BATCH_SIZE = env.int("COMPENSATION_BATCH_SIZE", default=200)
 # it fails and gives its stock back. Recovery also treats "no PG record" as final after it.
 CHECKOUT_EXPIRY_SECONDS = env.int("CHECKOUT_EXPIRY_SECONDS", default=40 * 60)
 EXPIRY_BATCH_SIZE = env.int("EXPIRY_BATCH_SIZE", default=500)
+# Operators and alerts: EXECUTING or UNKNOWN unchanged this long counts as stuck, and so
+# does a stock restore still owed (and a webhook still unprocessed) after it.
+PAYMENT_STUCK_SECONDS = env.int("PAYMENT_STUCK_SECONDS", default=5 * 60)
 
 # Where the PG's window sends the buyer back (the shop frontend's pages).
 SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")

@@ -14,12 +14,19 @@ Where NicePay differs from Toss, it is handled here and nowhere else:
 from datetime import datetime, timedelta, timezone
 
 from gateways import errors
-from gateways.base import PaymentGateway
+from gateways.base import PaymentGateway, webhook_json
 from gateways.classification import RAISES
 from gateways.http import PgResponse
 from gateways.nicepay.classification import NOT_FOUND, classify
 from gateways.nicepay.client import NicePayClient, sign
-from gateways.types import CancelRequest, ConfirmRequest, GatewayPayment, PaymentRef, PgStatus
+from gateways.types import (
+    CancelRequest,
+    ConfirmRequest,
+    GatewayPayment,
+    PaymentRef,
+    PgStatus,
+    WebhookNotice,
+)
 
 KST = timezone(timedelta(hours=9))
 SUCCESS = {"0000", "2001", "2211"}
@@ -104,6 +111,21 @@ class NicePayGateway(PaymentGateway):
         if ref.payment_key:
             return self.get_payment(ref.payment_key)
         return self.get_payment_by_order_id(ref.order_id, ref.created_at)
+
+    def parse_webhook(self, body: bytes) -> WebhookNotice:
+        """The response object of 2.3, posted on approval and cancel (2.7)."""
+        payment = webhook_json(body, "tid", "orderId", "status")
+        identity = (payment["tid"], payment["status"], str(payment.get("cancelledTid") or ""))
+        return WebhookNotice(
+            event_key=":".join(identity)[:255],
+            event_type="STATUS",
+            order_id=payment["orderId"][:64],
+            pg_status=payment["status"][:32],
+            payload=payment,
+        )
+
+    def webhook_ack(self) -> tuple[str, str]:
+        return "OK", "text/html"  # anything else counts as a failed delivery (U338)
 
     def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
         body = response.body if isinstance(response.body, dict) else {}

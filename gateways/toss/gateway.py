@@ -3,12 +3,18 @@
 from datetime import datetime
 
 from gateways import errors
-from gateways.base import PaymentGateway
+from gateways.base import PaymentGateway, webhook_fields, webhook_json
 from gateways.classification import RAISES
 from gateways.http import PgResponse
 from gateways.toss.classification import classify
 from gateways.toss.client import TossClient
-from gateways.types import CancelRequest, ConfirmRequest, GatewayPayment, PgStatus
+from gateways.types import (
+    CancelRequest,
+    ConfirmRequest,
+    GatewayPayment,
+    PgStatus,
+    WebhookNotice,
+)
 
 STATUSES = {
     "READY": PgStatus.PENDING,
@@ -59,6 +65,24 @@ class TossGateway(PaymentGateway):
 
     def get_payment_by_order_id(self, order_id: str) -> GatewayPayment:
         return self._payment_or_raise(self.client.get_payment_by_order_id(order_id), "lookup")
+
+    def parse_webhook(self, body: bytes) -> WebhookNotice:
+        """PAYMENT_STATUS_CHANGED carries the Payment as `data` and no signature (1.9)."""
+        notice = webhook_json(body, "eventType")
+        payment = webhook_fields(notice.get("data"), "orderId", "paymentKey", "status")
+        identity = (
+            notice["eventType"],
+            payment["paymentKey"],
+            payment["status"],
+            str(payment.get("lastTransactionKey") or ""),
+        )
+        return WebhookNotice(
+            event_key=":".join(identity)[:255],
+            event_type=notice["eventType"][:64],
+            order_id=payment["orderId"][:64],
+            pg_status=payment["status"][:32],
+            payload=notice,
+        )
 
     def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
         body = response.body if isinstance(response.body, dict) else {}

@@ -5,6 +5,7 @@ from payments.api.views import (
     PaymentConfirmApi,
     PaymentDetailApi,
     PaymentListApi,
+    WebhookApi,
 )
 
 urlpatterns = [
@@ -16,4 +17,5 @@ urlpatterns = [
         PaymentDetailApi.as_view(),
         name="payment-detail",
     ),
+    re_path(r"^webhooks/(?P<gateway>[a-z0-9_]{1,20})$", WebhookApi.as_view(), name="webhook"),
 ]

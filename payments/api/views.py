@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
+from django.http import HttpResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,6 +20,7 @@ from payments.services.checkout import (
     request_fingerprint,
 )
 from payments.services.confirm import payment_confirm
+from payments.services.webhooks import webhook_accept
 
 ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
 MAX_ID = 10**18 - 1
@@ -179,3 +182,15 @@ class PaymentListApi(APIView):
             payment_list_for_buyer(buyer=request.user), request, view=self
         )
         return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+
+
+class WebhookApi(APIView):
+    """A PG's notification: stored, answered at once, processed by a worker."""
+
+    authentication_classes = []  # PGs do not log in; the PG's own record is the proof
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def post(self, request, gateway):
+        body, content_type = webhook_accept(gateway=gateway, body=request.body)
+        return HttpResponse(body, content_type=content_type)

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
-from payments.models import CompensationJob, PaymentEvent, PaymentOrder
+from payments.metrics import COMPENSATIONS
+from payments.models import CompensationJob, PaymentOrder
 from payments.models import PaymentStatus as S
 from payments.services.outcome import Outcome, payment_record_outcome
 from payments.services.pg_calls import payment_ref
@@ -55,7 +56,9 @@ def compensation_restore(*, job_id: int) -> bool:
                 )
     except DatabaseError as exc:
         _record_failed_attempt(job_id, exc)
+        COMPENSATIONS.labels("failed").inc()
         return False
+    COMPENSATIONS.labels("restored").inc()
     log.info("stock_restored", job_id=job_id)
     return True
 
@@ -94,38 +97,42 @@ def compensation_retry_due(*, actor: str, limit: int | None = None) -> dict[str,
             status=CompensationJob.Status.PROCESSING, updated_at__lte=cutoff
         )
         .order_by("updated_at")
-        .values_list("pk", "event_id")[: limit or settings.COMPENSATION_BATCH_SIZE]
+        .values_list("pk", flat=True)[: limit or settings.COMPENSATION_BATCH_SIZE]
     )
     counts = {"restored": 0, "false_failures": 0, "waiting": 0, "already_done": 0}
-    for job_id, event_id in list(jobs):
-        event = PaymentEvent.objects.get(pk=event_id)
-        structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
-        try:
-            found = get_gateway(event.gateway).lookup(payment_ref(event))
-        except pg_errors.PaymentNotFound:
-            found = None
-        except pg_errors.GatewayError as exc:
-            log.warning("compensation_recheck_failed", code=exc.code)
-            counts["waiting"] += 1
-            continue
-        if found is not None and event.status == S.FAILURE:
-            judgement = payment_judge(event=event, pg=found, payment_key=event.payment_key)
-            if judgement.verdict == Verdict.SUCCESS:
-                outcome = Outcome(
-                    S.SUCCESS,
-                    "PG_APPROVED_FALSE_FAILURE",
-                    judgement.pg_code,
-                    approved_at=found.approved_at or timezone.now(),
-                )
-                if payment_record_outcome(
-                    event_id=event_id, outcome=outcome, actor=actor, froms={S.FAILURE}
-                ):
-                    counts["false_failures"] += 1
-                    continue
-        if compensation_restore(job_id=job_id):
-            counts["restored"] += 1
-        elif CompensationJob.objects.filter(pk=job_id, status=CompensationJob.Status.DONE).exists():
-            counts["already_done"] += 1
-        else:
-            counts["waiting"] += 1
+    for job_id in list(jobs):
+        counts[compensation_retry(job_id=job_id, actor=actor)] += 1
     return counts
+
+
+def compensation_retry(*, job_id: int, actor: str) -> str:
+    """Re-check the PG, then restore one job: restored, false_failures, waiting or already_done."""
+    job = CompensationJob.objects.select_related("event").get(pk=job_id)
+    event = job.event
+    structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
+    try:
+        found = get_gateway(event.gateway).lookup(payment_ref(event))
+    except pg_errors.PaymentNotFound:
+        found = None
+    except pg_errors.GatewayError as exc:
+        log.warning("compensation_recheck_failed", code=exc.code)
+        return "waiting"
+    if found is not None and event.status == S.FAILURE:
+        judgement = payment_judge(event=event, pg=found, payment_key=event.payment_key)
+        if judgement.verdict == Verdict.SUCCESS:
+            outcome = Outcome(
+                S.SUCCESS,
+                "PG_APPROVED_FALSE_FAILURE",
+                judgement.pg_code,
+                approved_at=found.approved_at or timezone.now(),
+            )
+            if payment_record_outcome(
+                event_id=event.pk, outcome=outcome, actor=actor, froms={S.FAILURE}
+            ):
+                COMPENSATIONS.labels("false_failure").inc()
+                return "false_failures"
+    if compensation_restore(job_id=job_id):
+        return "restored"
+    if CompensationJob.objects.filter(pk=job_id, status=CompensationJob.Status.DONE).exists():
+        return "already_done"
+    return "waiting"

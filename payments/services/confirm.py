@@ -12,6 +12,8 @@
 6. record the outcome. A replay of a finished confirm answers from the stored result.
 """
 
+import time
+
 import structlog
 from django.db import IntegrityError, transaction
 
@@ -19,6 +21,7 @@ from config.errors import DomainError
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
 from gateways.types import ConfirmRequest
+from payments.metrics import CONFIRM_SECONDS, CONFIRMS
 from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
@@ -42,6 +45,26 @@ def payment_confirm(
     *, buyer, order_id: str, payment_key: str, amount: int, actor: str = "api"
 ) -> PaymentEvent:
     """Confirm the buyer's payment; returns it in its new state, or raises DomainError."""
+    started = time.perf_counter()
+    result = "ERROR"
+    structlog.contextvars.unbind_contextvars("gateway")  # bound below, for this payment
+    try:
+        event = _confirm(
+            buyer=buyer, order_id=order_id, payment_key=payment_key, amount=amount, actor=actor
+        )
+        result = event.status
+        return event
+    except DomainError as exc:
+        result = exc.code
+        raise
+    finally:
+        # _confirm binds the payment's gateway to the log context once it has loaded it.
+        gateway = structlog.contextvars.get_contextvars().get("gateway", "none")
+        CONFIRMS.labels(gateway, result).inc()
+        CONFIRM_SECONDS.labels(gateway).observe(time.perf_counter() - started)
+
+
+def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str) -> PaymentEvent:
     event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
     if event is None:
         raise DomainError(404, "NOT_FOUND", f"No payment {order_id} for this member.")

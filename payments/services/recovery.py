@@ -35,6 +35,7 @@ from django.utils import timezone
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
 from gateways.types import ConfirmRequest, GatewayPayment
+from payments.metrics import RECOVERY_ATTEMPTS
 from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
@@ -182,6 +183,7 @@ def recovery_attempt(
         return AttemptResult(event.order_id, decision.action, event.status)
     _apply(event, decision, found, actor)
     event.refresh_from_db()
+    RECOVERY_ATTEMPTS.labels(event.gateway, decision.action, event.status).inc()
     if event.lease_owner == owner:  # nothing recorded (someone else finished it first)
         _release(event, owner)
     return AttemptResult(event.order_id, decision.action, event.status)

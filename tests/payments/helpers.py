@@ -1,3 +1,5 @@
+from django.utils import timezone
+
 from payments.models import PaymentEvent, PaymentHistory
 
 
@@ -34,3 +36,15 @@ def point_gateway_at_sandbox(settings, sandbox, gateway: str) -> None:
         "READ_TIMEOUT": 1.5,
     }
     settings.PAYMENT_GATEWAYS = gateways
+
+
+def unknown_payment(member_client, sandbox, product, **fault) -> PaymentEvent:
+    """A payment the confirm left UNKNOWN (the fault decides what the PG really did)."""
+    answer = checkout(member_client, [(product.id, 1)]).json()
+    payment_key = sandbox.authorize(answer["orderId"], 5000)
+    rule = sandbox.fault(operation="confirm", orderId=answer["orderId"], count=1, **fault)
+    assert confirm(member_client, answer["orderId"], payment_key, 5000).status_code == 202
+    sandbox.http.delete(f"{sandbox.base}/sandbox/faults/{rule['id']}")
+    event = PaymentEvent.objects.get(order_id=answer["orderId"])
+    PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    return event

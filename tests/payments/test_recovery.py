@@ -9,7 +9,7 @@ from django.utils import timezone
 from payments.models import CompensationJob, PaymentEvent, PaymentHistory
 from payments.services.recovery import new_lease_owner, recovery_attempt, recovery_claim
 from tests.factories import ProductFactory
-from tests.payments.helpers import checkout, confirm
+from tests.payments.helpers import checkout, unknown_payment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -17,18 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 @pytest.fixture
 def product():
     return ProductFactory(price=5000, stock=10)
-
-
-def unknown_payment(member_client, sandbox, product, **fault) -> PaymentEvent:
-    """A payment the confirm left UNKNOWN (the fault decides what the PG really did)."""
-    answer = checkout(member_client, [(product.id, 1)]).json()
-    payment_key = sandbox.authorize(answer["orderId"], 5000)
-    rule = sandbox.fault(operation="confirm", orderId=answer["orderId"], count=1, **fault)
-    assert confirm(member_client, answer["orderId"], payment_key, 5000).status_code == 202
-    sandbox.http.delete(f"{sandbox.base}/sandbox/faults/{rule['id']}")
-    event = PaymentEvent.objects.get(order_id=answer["orderId"])
-    PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
-    return event
 
 
 def recover(capsys=None) -> str:

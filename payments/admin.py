@@ -1,0 +1,250 @@
+"""The operators' view of payments: read-only pages plus three audited actions.
+
+Nothing that holds money or status is editable here, for anybody: status changes only
+through payments.states. The actions (re-check with the PG, resolve NEEDS_ATTENTION as
+failed, retry the stock restore) call services, need their own permission (the "payment
+operators" group has them, "payment viewers" do not), and leave a PaymentHistory row with
+the operator's name plus an entry in Django's admin log.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+
+from payments.models import (
+    CompensationJob,
+    OutboxMessage,
+    PaymentEvent,
+    PaymentHistory,
+    PaymentOrder,
+    WebhookEvent,
+)
+from payments.services.operator import (
+    compensation_operator_retry,
+    payment_operator_recheck,
+    payment_operator_resolve_failed,
+)
+
+# action name -> (permission codename, service, label). The list's bulk actions and the
+# detail page's buttons both run these.
+OPERATIONS = {
+    "recheck": ("recheck_paymentevent", payment_operator_recheck, "Re-check with the PG now"),
+    "resolve_failed": (
+        "resolve_paymentevent",
+        payment_operator_resolve_failed,
+        "Resolve NEEDS_ATTENTION as failed (after a PG re-check)",
+    ),
+    "retry_compensation": (
+        "retry_compensation",
+        compensation_operator_retry,
+        "Retry the stock restore",
+    ),
+}
+
+
+class ReadOnlyMixin:
+    """Viewable by whoever has the view permission; never added, changed or deleted."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+class LineInline(ReadOnlyInline):
+    model = PaymentOrder
+    fields = ["product", "seller", "quantity", "amount", "canceled_quantity", "ledger_updated"]
+    verbose_name_plural = "lines"
+
+
+class HistoryInline(ReadOnlyInline):
+    model = PaymentHistory
+    fields = ["created_at", "from_status", "to_status", "reason", "actor", "pg_code", "pg_message"]
+    ordering = ["id"]
+    verbose_name_plural = "history (every status change, oldest first)"
+
+
+class CompensationInline(ReadOnlyInline):
+    model = CompensationJob
+    fields = ["status", "restored", "attempts", "last_error", "created_at", "completed_at"]
+    verbose_name_plural = "stock restore"
+
+
+class OutboxInline(ReadOnlyInline):
+    model = OutboxMessage
+    fields = ["kind", "status", "attempts", "created_at", "processed_at"]
+    verbose_name_plural = "outbox"
+
+
+class WebhookInline(ReadOnlyInline):
+    model = WebhookEvent
+    fields = ["received_at", "event_type", "pg_status", "status", "note", "processed_at"]
+    ordering = ["id"]
+    verbose_name_plural = "webhook events"
+
+
+def _run(admin_view, request, event: PaymentEvent, name: str) -> None:
+    """Run one operation on one payment, tell the operator, and log it in the admin log."""
+    _, service, label = OPERATIONS[name]
+    result = service(event_id=event.pk, operator=request.user.get_username())
+    admin_view.log_change(request, event, f"{label}: {result.message}")
+    level = messages.SUCCESS if result.ok else messages.WARNING
+    admin_view.message_user(request, f"{event.order_id}: {result.message}", level)
+
+
+def _bulk(name: str):
+    codename, _, label = OPERATIONS[name]
+
+    def action(modeladmin, request, queryset):
+        for event in queryset.order_by("id")[: PaymentEventAdmin.MAX_BULK]:
+            _run(modeladmin, request, event, name)
+
+    action.__name__ = name
+    return admin.action(description=label, permissions=[codename.split("_")[0]])(action)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    MAX_BULK = 50  # each one asks the PG; a bigger batch belongs to recover_payments
+    list_display = [
+        "order_id",
+        "buyer_email",
+        "gateway",
+        "total_amount",
+        "status",
+        "retry_count",
+        "updated_at",
+    ]
+    list_filter = ["status", "gateway", "purpose", ("created_at", admin.DateFieldListFilter)]
+    # orderId and paymentKey are exact (indexed); the buyer's email matches a part.
+    search_fields = ["=order_id", "=payment_key", "buyer__email"]
+    search_help_text = "exact orderId or paymentKey, or part of the buyer's email"
+    list_select_related = ["buyer"]
+    show_full_result_count = False  # no COUNT(*) over millions of rows on every page
+    ordering = ["-id"]
+    inlines = [LineInline, HistoryInline, CompensationInline, OutboxInline, WebhookInline]
+    actions = [_bulk(name) for name in OPERATIONS]
+    change_form_template = "admin/payments/paymentevent/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("order_id", "status"),
+                    ("buyer", "gateway", "purpose"),
+                    ("order_name", "total_amount", "canceled_amount"),
+                    ("payment_key", "approved_at"),
+                    ("failure_code", "failure_message"),
+                ]
+            },
+        ),
+        (
+            "Recovery",
+            {
+                "fields": [
+                    ("retry_count", "next_attempt_at"),
+                    ("lease_owner", "lease_until"),
+                    ("is_payment_done", "created_at", "updated_at"),
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="buyer", ordering="buyer__email")
+    def buyer_email(self, obj):
+        return obj.buyer.email
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in PaymentEvent._meta.fields]
+
+    def has_recheck_permission(self, request):
+        return request.user.has_perm("payments.recheck_paymentevent")
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("payments.resolve_paymentevent")
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("payments.retry_compensation")
+
+    def get_urls(self):
+        operate = self.admin_site.admin_view(self.operate_view)
+        extra = [
+            path(
+                "<path:object_id>/operate/<str:name>/",
+                operate,
+                name="payments_paymentevent_operate",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def operate_view(self, request, object_id, name):
+        """The detail page's buttons: POST only, permission checked, then back to the page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if name not in OPERATIONS:
+            raise PermissionDenied
+        if not request.user.has_perm(f"payments.{OPERATIONS[name][0]}"):
+            raise PermissionDenied
+        event = get_object_or_404(PaymentEvent, pk=object_id)
+        _run(self, request, event, name)
+        return HttpResponseRedirect(reverse("admin:payments_paymentevent_change", args=[event.pk]))
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["operations"] = [
+            {"name": name, "label": label}
+            for name, (codename, _, label) in OPERATIONS.items()
+            if request.user.has_perm(f"payments.{codename}")
+        ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(PaymentHistory)
+class PaymentHistoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "order", "from_status", "to_status", "reason", "actor", "pg_code"]
+    list_filter = ["to_status", "reason", "actor", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=event__order_id"]
+    list_select_related = ["event"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="order", ordering="event__order_id")
+    def order(self, obj):
+        return obj.event.order_id
+
+
+@admin.register(CompensationJob)
+class CompensationJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["order", "status", "restored", "attempts", "last_error", "created_at"]
+    list_filter = ["status", "restored", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=event__order_id"]
+    list_select_related = ["event"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="order", ordering="event__order_id")
+    def order(self, obj):
+        return obj.event.order_id
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["received_at", "gateway", "event_type", "order_id", "pg_status", "status"]
+    list_filter = ["gateway", "status", "pg_status", ("received_at", admin.DateFieldListFilter)]
+    search_fields = ["=order_id"]
+    show_full_result_count = False
+    ordering = ["-id"]

@@ -1,0 +1,67 @@
+"""Prometheus metrics of payments: counters written where things happen, and gauges read
+from the database at scrape time (correct whichever process did the work)."""
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from gateways.metrics import LATENCY_BUCKETS
+
+CONFIRMS = Counter(
+    "payment_confirms_total",
+    "Confirm requests, by gateway and result (the status answered, or the error code)",
+    ["gateway", "result"],
+)
+CONFIRM_SECONDS = Histogram(
+    "payment_confirm_duration_seconds",
+    "Confirm request latency, PG call and retries included",
+    ["gateway"],
+    buckets=LATENCY_BUCKETS,
+)
+RECOVERY_ATTEMPTS = Counter(
+    "payment_recovery_attempts_total",
+    "Recovery attempts, by gateway, the decision taken and the status it left",
+    ["gateway", "action", "status"],
+)
+COMPENSATIONS = Counter(
+    "payment_compensations_total",
+    "Stock restores: restored, failed (left for a retry) or false_failure (PG had approved)",
+    ["result"],
+)
+
+
+class PaymentGauges:
+    """A collector: the operator's numbers (payments.selectors), computed per scrape."""
+
+    def describe(self):
+        return []  # computed per scrape: never collected at registration time
+
+    def collect(self):
+        from payments.selectors import payment_operations_summary
+
+        summary = payment_operations_summary()
+        by_status = GaugeMetricFamily(
+            "payments_by_status", "Payments in each status", labels=["status"]
+        )
+        for status, count in sorted(summary["by_status"].items()):
+            by_status.add_metric([status], count)
+        yield by_status
+        yield GaugeMetricFamily(
+            "payments_stuck",
+            "EXECUTING or UNKNOWN payments unchanged for over PAYMENT_STUCK_SECONDS",
+            value=summary["stuck"],
+        )
+        yield GaugeMetricFamily(
+            "payments_needs_attention",
+            "Payments an operator must resolve",
+            value=summary["needs_attention"],
+        )
+        yield GaugeMetricFamily(
+            "payment_compensations_backlog",
+            "Stock restores still owed (PROCESSING) older than PAYMENT_STUCK_SECONDS",
+            value=summary["compensation_backlog"],
+        )
+        yield GaugeMetricFamily(
+            "payment_webhooks_backlog",
+            "Webhooks still unprocessed older than PAYMENT_STUCK_SECONDS",
+            value=summary["webhooks_waiting"],
+        )

@@ -1,0 +1,119 @@
+"""The webhook inbox: store a PG's notification first, then act on the PG's own word.
+
+A notification carries no proof (Toss's payment events have no signature), so it is only
+a reason to look now: processing looks the payment up at the PG through the recovery
+path, which records whatever the PG says through the one outcome function. Duplicates
+are stored once (unique on gateway + the notification's identity); out-of-order ones
+change nothing, because the PG's current record decides, not the notification.
+"""
+
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import DomainError
+from gateways.base import get_gateway
+from gateways.errors import InvalidWebhook, UnsupportedGateway
+from gateways.types import WebhookNotice
+from payments.models import PaymentEvent, WebhookEvent
+from payments.models import PaymentStatus as S
+from payments.services.recovery import recovery_attempt, recovery_claim
+
+log = structlog.get_logger(__name__)
+
+REDRIVE_AFTER_SECONDS = 60
+
+
+def webhook_accept(*, gateway: str, body: bytes) -> tuple[str, str]:
+    """Store a delivery and queue its processing; the answer the PG wants (body, type)."""
+    try:
+        pg = get_gateway(gateway)
+        notice = pg.parse_webhook(body)
+    except UnsupportedGateway as exc:
+        raise DomainError(400, "UNSUPPORTED_GATEWAY", f"no webhooks from {gateway!r}") from exc
+    except InvalidWebhook as exc:
+        raise DomainError(400, "INVALID_REQUEST", f"not a {gateway} notification: {exc}") from exc
+    stored = webhook_receive(gateway=gateway, notice=notice)
+    if stored is not None:
+        try:
+            from payments.tasks import process_webhook
+
+            process_webhook.delay(stored.pk)
+        except Exception:
+            log.warning("webhook_enqueue_failed", webhook_id=stored.pk)
+    return pg.webhook_ack()
+
+
+def webhook_receive(*, gateway: str, notice: WebhookNotice) -> WebhookEvent | None:
+    """Store the notification; None if this one was stored before (a duplicate)."""
+    event_id = (
+        PaymentEvent.objects.filter(order_id=notice.order_id, gateway=gateway)
+        .values_list("id", flat=True)
+        .first()
+    )
+    try:
+        with transaction.atomic(durable=True):
+            return WebhookEvent.objects.create(
+                gateway=gateway,
+                event_key=notice.event_key,
+                event_type=notice.event_type,
+                order_id=notice.order_id,
+                pg_status=notice.pg_status,
+                event_id=event_id,
+                payload=notice.payload,
+            )
+    except IntegrityError:
+        log.info("webhook_duplicate", gateway=gateway, orderId=notice.order_id)
+        return None
+
+
+def webhook_process(*, webhook_id: int) -> str:
+    """Look the payment up at the PG if its outcome is still open. Returns the new status."""
+    webhook = WebhookEvent.objects.get(pk=webhook_id)
+    if webhook.status != WebhookEvent.Status.RECEIVED:
+        return webhook.status
+    WebhookEvent.objects.filter(pk=webhook_id).update(attempts=F("attempts") + 1)
+    structlog.contextvars.bind_contextvars(orderId=webhook.order_id, gateway=webhook.gateway)
+    event = PaymentEvent.objects.filter(pk=webhook.event_id).first() or (
+        PaymentEvent.objects.filter(order_id=webhook.order_id, gateway=webhook.gateway).first()
+    )
+    if event is None:
+        return _finish(webhook_id, WebhookEvent.Status.IGNORED, "no such payment here", None)
+    stale = timezone.now() - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
+    in_flight = event.status == S.EXECUTING and event.updated_at > stale
+    if event.status not in (S.UNKNOWN, S.EXECUTING) or in_flight:
+        # Final, or still with its confirm request: that request records the outcome.
+        note = "confirm in flight" if in_flight else f"payment is {event.status}"
+        return _finish(webhook_id, WebhookEvent.Status.IGNORED, note, event.pk)
+    owner = f"webhook:{webhook_id}"
+    if not recovery_claim(owner=owner, limit=1, order_id=event.order_id):
+        note = "recovery is checking it"
+        return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk)
+    result = recovery_attempt(event_id=event.pk, owner=owner, actor="webhook")
+    note = f"re-checked at the PG: {result.action} -> {result.status}" if result else "re-checked"
+    return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk)
+
+
+def webhook_redrive(*, limit: int = 200) -> int:
+    """Process notifications whose task was lost (a worker died, the broker was down)."""
+    cutoff = timezone.now() - timedelta(seconds=REDRIVE_AFTER_SECONDS)
+    ids = list(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, received_at__lte=cutoff)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for webhook_id in ids:
+        webhook_process(webhook_id=webhook_id)
+    return len(ids)
+
+
+def _finish(webhook_id: int, status: str, note: str, event_id: int | None) -> str:
+    WebhookEvent.objects.filter(pk=webhook_id, status=WebhookEvent.Status.RECEIVED).update(
+        status=status, note=note[:255], event_id=event_id, processed_at=timezone.now()
+    )
+    log.info("webhook_processed", status=status, note=note)
+    return status

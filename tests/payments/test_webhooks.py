@@ -1,0 +1,160 @@
+"""The webhook inbox: stored once, answered at once, and only the PG's own record counts."""
+
+import json
+import time
+
+import pytest
+
+from payments.models import PaymentEvent, PaymentHistory, WebhookEvent
+from payments.services.webhooks import webhook_process, webhook_redrive
+from tests.factories import ProductFactory
+from tests.payments.helpers import checkout, confirm, point_gateway_at_sandbox, unknown_payment
+
+pytestmark = [pytest.mark.django_db]
+
+URL = "/api/v1/webhooks/toss"
+
+
+@pytest.fixture
+def product():
+    return ProductFactory(price=5000, stock=10)
+
+
+def toss_notice(sandbox, payment_key: str, **override) -> bytes:
+    """The body Toss sends: PAYMENT_STATUS_CHANGED with the Payment object as data."""
+    payment = sandbox.get(payment_key).json() | override
+    body = {"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-21T10:00:00.000000"}
+    return json.dumps(body | {"data": payment}).encode()
+
+
+def post(client, body: bytes, url: str = URL):
+    return client.post(url, data=body, content_type="application/json")
+
+
+def test_a_done_notice_finishes_an_unknown_payment_after_a_pg_lookup(
+    client, member_client, sandbox, product
+):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    body = toss_notice(sandbox, event.payment_key)
+    lookups = len(sandbox.requests_for(event.order_id, "lookup"))
+
+    answer = post(client, body)
+    assert answer.status_code == 200
+    webhook = WebhookEvent.objects.get(order_id=event.order_id)
+    assert (webhook.status, webhook.event_id, webhook.pg_status) == ("RECEIVED", event.pk, "DONE")
+
+    assert webhook_process(webhook_id=webhook.pk) == "PROCESSED"
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS" and event.outbox.count() == 2
+    assert len(sandbox.requests_for(event.order_id, "lookup")) == lookups + 1
+    last = PaymentHistory.objects.filter(event=event).last()
+    assert (last.to_status, last.actor) == ("SUCCESS", "webhook")
+    webhook.refresh_from_db()
+    assert webhook.processed_at is not None and "SUCCESS" in webhook.note
+
+
+def test_a_duplicate_delivery_is_stored_once(client, member_client, sandbox, product):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    body = toss_notice(sandbox, event.payment_key)
+
+    assert post(client, body).status_code == 200
+    assert post(client, body).status_code == 200
+
+    assert WebhookEvent.objects.filter(order_id=event.order_id).count() == 1
+
+
+def test_a_forged_abort_cannot_fail_what_the_pg_approved(client, member_client, sandbox, product):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    body = toss_notice(sandbox, event.payment_key, status="ABORTED", lastTransactionKey="forged")
+
+    post(client, body)
+    webhook_process(webhook_id=WebhookEvent.objects.get(order_id=event.order_id).pk)
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"  # what the PG's record says, not the notice
+    assert sandbox.record(event.order_id)["sandbox"]["approvals"] == 1
+    assert not event.history.filter(to_status="FAILURE").exists()
+
+
+def test_out_of_order_notices_follow_the_pg_not_the_notice(client, member_client, sandbox, product):
+    answer = checkout(member_client, [(product.id, 1)]).json()
+    key = sandbox.authorize(answer["orderId"], 5000)
+    assert confirm(member_client, answer["orderId"], key, 5000).status_code == 200
+    late_abort = toss_notice(sandbox, key, status="ABORTED", lastTransactionKey="older")
+
+    post(client, late_abort)
+    status = webhook_process(webhook_id=WebhookEvent.objects.get(order_id=answer["orderId"]).pk)
+
+    assert status == "IGNORED"
+    assert PaymentEvent.objects.get(order_id=answer["orderId"]).status == "SUCCESS"
+    assert "payment is SUCCESS" in WebhookEvent.objects.get(order_id=answer["orderId"]).note
+
+
+def test_a_notice_for_an_unknown_order_is_kept_and_ignored(client, sandbox):
+    order_id, key = sandbox.paid(7000)
+    post(client, toss_notice(sandbox, key))
+    webhook = WebhookEvent.objects.get(order_id=order_id)
+
+    assert webhook_process(webhook_id=webhook.pk) == "IGNORED"
+    assert WebhookEvent.objects.get(pk=webhook.pk).note == "no such payment here"
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"not json", "INVALID_REQUEST"),
+        (b"[1, 2]", "INVALID_REQUEST"),
+        (b'{"eventType": "PAYMENT_STATUS_CHANGED"}', "INVALID_REQUEST"),
+        (b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"orderId": 5}}', "INVALID_REQUEST"),
+    ],
+)
+def test_a_body_toss_could_not_have_sent_is_a_400(client, body, code):
+    answer = post(client, body)
+    assert answer.status_code == 400 and answer.json()["code"] == code
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize("gateway", ["kakaopay", "paypal"])
+def test_gateways_without_webhooks_are_refused(client, gateway):
+    answer = post(client, b"{}", url=f"/api/v1/webhooks/{gateway}")
+    assert answer.status_code == 400 and answer.json()["code"] == "UNSUPPORTED_GATEWAY"
+
+
+def test_nicepay_gets_the_ok_body_it_requires(client, settings, sandbox):
+    point_gateway_at_sandbox(settings, sandbox, "nicepay")
+    body = {"tid": "nictest-1", "orderId": "ord-nice-1", "status": "paid", "amount": 1000}
+
+    answer = post(client, json.dumps(body).encode(), url="/api/v1/webhooks/nicepay")
+
+    assert answer.status_code == 200
+    assert answer.content == b"OK" and answer["Content-Type"].startswith("text/html")
+    assert WebhookEvent.objects.get(gateway="nicepay").event_key == "nictest-1:paid:"
+
+
+def test_the_redrive_processes_what_no_worker_did(client, member_client, sandbox, product):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    post(client, toss_notice(sandbox, event.payment_key))
+    WebhookEvent.objects.update(
+        received_at=WebhookEvent.objects.get().received_at.replace(year=2025)
+    )
+
+    assert webhook_redrive() == 1
+    assert WebhookEvent.objects.get().status == "PROCESSED"
+    assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sandbox_delivers_to_the_endpoint(live_server, sandbox):
+    """The real thing: Toss's sandbox posts its own webhook to the running app."""
+    sandbox.webhooks(f"{live_server.url}{URL}")
+    order_id, _ = sandbox.paid(9000)
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not WebhookEvent.objects.filter(order_id=order_id):
+        time.sleep(0.1)
+
+    webhook = WebhookEvent.objects.get(order_id=order_id)
+    assert (webhook.event_type, webhook.pg_status) == ("PAYMENT_STATUS_CHANGED", "DONE")
+    deliveries = sandbox.deliveries(order_id)
+    assert deliveries and deliveries[0]["attempts"][-1]["status"] == 200
