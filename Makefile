@@ -14,7 +14,7 @@ WANT_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 EXTRAS := dev$(if $(or $(HAVE_MYSQL_HEADERS),$(WANT_MYSQL)),$(comma)mysql,)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install run test lint format migrate demo lock clean bench-sandbox
+.PHONY: install run test lint format migrate demo lock clean bench-sandbox check-deploy screenshot
 
 install: $(STAMP)
 
@@ -47,7 +47,9 @@ run: demo
 	@echo "  PG sandbox   http://127.0.0.1:$(SANDBOX_PORT)/toss  (control: /sandbox/faults, /sandbox/requests)"
 	@echo "  Ctrl-C stops everything."
 	@echo
+	@rm -rf var/prometheus && mkdir -p var/prometheus  # web's /metrics sums every process's files
 	PATH="$(abspath $(BIN)):$$PATH" WEB_PORT=$(WEB_PORT) SANDBOX_PORT=$(SANDBOX_PORT) \
+	  PROMETHEUS_MULTIPROC_DIR=$(abspath var/prometheus) \
 	  PG_SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
 
 # Uses DATABASE_URL / REDIS_URL when set (CI: MariaDB + Redis), else SQLite + filesystem broker.
@@ -61,6 +63,18 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The Prometheus configuration and the alert rules' unit tests (promtool: Debian's
+# `prometheus` package).
+check-deploy:
+	@command -v promtool >/dev/null || { echo "promtool is missing: apt-get install prometheus"; exit 1; }
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+# docs/payment-detail.png: a payment's admin page in headless Chromium (Debian packages:
+# chromium, chromium-driver, and fonts-nanum for the Korean text).
+screenshot: install
+	$(BIN)/python scripts/screenshot_admin.py docs/payment-detail.png
 
 # Load on the PG sandbox: throughput and held slow requests (bench/results/sandbox.md).
 bench-sandbox: install

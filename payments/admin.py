@@ -19,6 +19,7 @@ from payments.models import (
     PaymentEvent,
     PaymentHistory,
     PaymentOrder,
+    PaymentStatus,
     WebhookEvent,
 )
 from payments.services.operator import (
@@ -96,6 +97,19 @@ class WebhookInline(ReadOnlyInline):
     fields = ["received_at", "event_type", "pg_status", "status", "note", "processed_at"]
     ordering = ["id"]
     verbose_name_plural = "webhook events"
+
+
+def _applies(name: str, event: PaymentEvent | None) -> bool:
+    """Whether the detail page offers the button (the services refuse the rest anyway)."""
+    if event is None:
+        return False
+    if name == "resolve_failed":
+        return event.status == PaymentStatus.NEEDS_ATTENTION
+    if name == "retry_compensation":
+        return CompensationJob.objects.filter(
+            event=event, status=CompensationJob.Status.PROCESSING
+        ).exists()
+    return True
 
 
 def _run(admin_view, request, event: PaymentEvent, name: str) -> None:
@@ -204,13 +218,13 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         _run(self, request, event, name)
         return HttpResponseRedirect(reverse("admin:payments_paymentevent_change", args=[event.pk]))
 
-    def render_change_form(self, request, context, *args, **kwargs):
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
         context["operations"] = [
             {"name": name, "label": label}
             for name, (codename, _, label) in OPERATIONS.items()
-            if request.user.has_perm(f"payments.{codename}")
+            if request.user.has_perm(f"payments.{codename}") and _applies(name, obj)
         ]
-        return super().render_change_form(request, context, *args, **kwargs)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
 @admin.register(PaymentHistory)

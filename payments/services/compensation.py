@@ -109,7 +109,9 @@ def compensation_retry(*, job_id: int, actor: str) -> str:
     """Re-check the PG, then restore one job: restored, false_failures, waiting or already_done."""
     job = CompensationJob.objects.select_related("event").get(pk=job_id)
     event = job.event
-    structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
+    structlog.contextvars.bind_contextvars(
+        orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key
+    )
     try:
         found = get_gateway(event.gateway).lookup(payment_ref(event))
     except pg_errors.PaymentNotFound:

@@ -47,7 +47,7 @@ def payment_confirm(
     """Confirm the buyer's payment; returns it in its new state, or raises DomainError."""
     started = time.perf_counter()
     result = "ERROR"
-    structlog.contextvars.unbind_contextvars("gateway")  # bound below, for this payment
+    structlog.contextvars.unbind_contextvars("gateway", "paymentKey")  # bound below
     try:
         event = _confirm(
             buyer=buyer, order_id=order_id, payment_key=payment_key, amount=amount, actor=actor
@@ -118,6 +118,7 @@ def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str)
     event.refresh_from_db()
     if claimed is None:  # someone else moved it first: answer from where it is now
         return _answer_from_state(event, payment_key)
+    structlog.contextvars.bind_contextvars(paymentKey=payment_key)
 
     outcome = payment_confirm_at_pg(event=event, payment_key=payment_key)
     payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING})

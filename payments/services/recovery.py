@@ -164,7 +164,9 @@ def recovery_attempt(
     event = PaymentEvent.objects.filter(pk=event_id).first()
     if event is None or event.lease_owner != owner or event.status not in RECOVERABLE:
         return None
-    structlog.contextvars.bind_contextvars(orderId=event.order_id, gateway=event.gateway)
+    structlog.contextvars.bind_contextvars(
+        orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key
+    )
     decision, found = _ask_and_decide(event)
     final = event.retry_count + 1 >= len(settings.RECOVERY_BACKOFF_SECONDS)
     if decision.action == Action.BACK_OFF and final:

@@ -31,7 +31,7 @@ TIMINGS = {
 
 
 class Stack:
-    def __init__(self, sandbox_base: str):
+    def __init__(self, sandbox_base: str, **env: str):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -40,6 +40,7 @@ class Stack:
             "TOSS_API_BASE": f"{sandbox_base}/toss",
             "CELERY_QUEUE": f"crash-{uuid.uuid4().hex[:10]}",
             "LOG_LEVEL": "WARNING",
+            **env,
         }
         self.schedule = Path(tempfile.mkdtemp(prefix="beat-")) / "schedule"
         self.web = self.worker = self.beat = None
@@ -49,6 +50,8 @@ class Stack:
         self.web = Process(
             [
                 str(VENV_BIN / "gunicorn"),
+                "--config",
+                "config/gunicorn.py",
                 "config.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
