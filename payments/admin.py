@@ -227,10 +227,9 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
-@admin.register(PaymentHistory)
-class PaymentHistoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["created_at", "order", "from_status", "to_status", "reason", "actor", "pg_code"]
-    list_filter = ["to_status", "reason", "actor", ("created_at", admin.DateFieldListFilter)]
+class PaymentRowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only lists of rows that belong to a payment, found by its exact orderId."""
+
     search_fields = ["=event__order_id"]
     list_select_related = ["event"]
     show_full_result_count = False
@@ -239,20 +238,18 @@ class PaymentHistoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="order", ordering="event__order_id")
     def order(self, obj):
         return obj.event.order_id
+
+
+@admin.register(PaymentHistory)
+class PaymentHistoryAdmin(PaymentRowAdmin):
+    list_display = ["created_at", "order", "from_status", "to_status", "reason", "actor", "pg_code"]
+    list_filter = ["to_status", "reason", "actor", ("created_at", admin.DateFieldListFilter)]
 
 
 @admin.register(CompensationJob)
-class CompensationJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CompensationJobAdmin(PaymentRowAdmin):
     list_display = ["order", "status", "restored", "attempts", "last_error", "created_at"]
     list_filter = ["status", "restored", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["=event__order_id"]
-    list_select_related = ["event"]
-    show_full_result_count = False
-    ordering = ["-id"]
-
-    @admin.display(description="order", ordering="event__order_id")
-    def order(self, obj):
-        return obj.event.order_id
 
 
 @admin.register(WebhookEvent)

@@ -69,15 +69,7 @@ def transition(
         )
         if not moved:
             return None
-        PaymentHistory.objects.create(
-            event_id=event_id,
-            from_status=current,
-            to_status=to,
-            reason=reason,
-            actor=actor,
-            pg_code=pg_code[:64],
-            pg_message=pg_message[:255],
-        )
+        _history(event_id, current, to, reason, actor, pg_code, pg_message)
         return current
 
 
@@ -98,12 +90,16 @@ def record_note(event_id: int, *, reason: str, actor: str, pg_code: str = "", pg
             .values_list("status", flat=True)
             .get()
         )
-        PaymentHistory.objects.create(
-            event_id=event_id,
-            from_status=current,
-            to_status=current,
-            reason=reason,
-            actor=actor,
-            pg_code=pg_code[:64],
-            pg_message=pg_message[:255],
-        )
+        _history(event_id, current, current, reason, actor, pg_code, pg_message)
+
+
+def _history(event_id, from_status, to_status, reason, actor, pg_code, pg_message) -> None:
+    PaymentHistory.objects.create(
+        event_id=event_id,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        actor=actor,
+        pg_code=pg_code[:64],
+        pg_message=pg_message[:255],
+    )

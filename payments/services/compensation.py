@@ -20,7 +20,7 @@ from gateways.base import get_gateway
 from payments.metrics import COMPENSATIONS
 from payments.models import CompensationJob, PaymentOrder
 from payments.models import PaymentStatus as S
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.outcome import approved, payment_record_outcome
 from payments.services.pg_calls import payment_ref
 from payments.services.verdict import Verdict, payment_judge
 from products.models import Product
@@ -122,12 +122,7 @@ def compensation_retry(*, job_id: int, actor: str) -> str:
     if found is not None and event.status == S.FAILURE:
         judgement = payment_judge(event=event, pg=found, payment_key=event.payment_key)
         if judgement.verdict == Verdict.SUCCESS:
-            outcome = Outcome(
-                S.SUCCESS,
-                "PG_APPROVED_FALSE_FAILURE",
-                judgement.pg_code,
-                approved_at=found.approved_at or timezone.now(),
-            )
+            outcome = approved("PG_APPROVED_FALSE_FAILURE", judgement.pg_code, found)
             if payment_record_outcome(
                 event_id=event.pk, outcome=outcome, actor=actor, froms={S.FAILURE}
             ):

@@ -18,7 +18,7 @@ from gateways.types import GatewayPayment
 from payments.models import CompensationJob, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for, compensation_retry
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.outcome import Outcome, approved, payment_record_outcome
 from payments.services.pg_calls import outcome_of_pg, payment_ref
 from payments.services.recovery import (
     RECOVERABLE,
@@ -55,13 +55,9 @@ def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
             event=event, found=found, error=None, window_passed=_window_passed(event)
         )
         if decision.action == Action.SUCCESS:
-            outcome = Outcome(
-                S.SUCCESS,
-                "OPERATOR_RECHECK_APPROVED",
-                decision.pg_code,
-                approved_at=found.approved_at or timezone.now(),
+            return _record(
+                event, approved("OPERATOR_RECHECK_APPROVED", decision.pg_code, found), operator
             )
-            return _record(event, outcome, operator)
         if decision.action == Action.FAILURE:
             outcome = Outcome(S.FAILURE, "OPERATOR_RECHECK_FAILED", decision.pg_code)
             return _record(event, outcome, operator)

@@ -11,6 +11,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from gateways.types import GatewayPayment
 from payments.models import CompensationJob, OutboxMessage, PaymentEvent, Purpose
 from payments.models import PaymentStatus as S
 from payments.states import transition
@@ -27,6 +28,11 @@ class Outcome:
     approved_at: datetime | None = None
     next_attempt_at: datetime | None = None
     retry_count: int | None = None
+
+
+def approved(reason: str, pg_code: str, pg: GatewayPayment) -> Outcome:
+    """SUCCESS for a payment the PG approved, at the PG's approval time when it gave one."""
+    return Outcome(S.SUCCESS, reason, pg_code, approved_at=pg.approved_at or timezone.now())
 
 
 class _AlreadyRestored(Exception):
