@@ -163,12 +163,14 @@ class CompensationJob(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """Work owed by a SUCCESS (ledger, seller wallet, member points), written with it."""
+    """Work owed, written in the transaction that owes it: by a SUCCESS (ledger, seller
+    wallet, member points), or by an asynchronous confirm's claim (the PG confirm)."""
 
     class Kind(models.TextChoices):
         LEDGER = "LEDGER"
         WALLET = "WALLET"
         POINTS = "POINTS"
+        CONFIRM = "CONFIRM"
 
     class Status(models.TextChoices):
         PENDING = "PENDING"

@@ -63,3 +63,21 @@ def webhook_redrive() -> int:
     if done:
         log.info("webhook_redrive", processed=done)
     return done
+
+
+@shared_task(name="payments.confirm_payment")
+def confirm_payment(event_id: int) -> str:
+    """An asynchronous confirm: call the PG for a payment the request claimed."""
+    from payments.services.confirm import payment_confirm_owed
+
+    return payment_confirm_owed(event_id=event_id, actor="worker")
+
+
+@shared_task(name="payments.confirm_relay")
+def confirm_relay() -> int:
+    from payments.services.confirm import payment_confirm_relay
+
+    queued = payment_confirm_relay()
+    if queued:
+        log.info("confirm_relay", queued=queued)
+    return queued

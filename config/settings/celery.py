@@ -56,6 +56,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=30)
 COMPENSATION_INTERVAL_SECONDS = env.float("COMPENSATION_INTERVAL_SECONDS", default=60)
 EXPIRY_INTERVAL_SECONDS = env.float("EXPIRY_INTERVAL_SECONDS", default=300)
+CONFIRM_RELAY_INTERVAL_SECONDS = env.float("CONFIRM_RELAY_INTERVAL_SECONDS", default=10)
 
 CELERY_BEAT_SCHEDULE = {
     # Run every 30 s: claim due UNKNOWN and stale EXECUTING payments, one task each.
@@ -63,6 +64,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.recovery_scan",
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 0.9},
+    },
+    # Every CONFIRM_RELAY_SECONDS: asynchronous confirms whose task was lost, queued again.
+    "payments-confirm-relay": {
+        "task": "payments.confirm_relay",
+        "schedule": CONFIRM_RELAY_INTERVAL_SECONDS,
+        "options": {"expires": CONFIRM_RELAY_INTERVAL_SECONDS * 0.9},
     },
     # Run every 60 s: finish stock restores that failed (re-checking the PG first).
     "payments-compensation": {

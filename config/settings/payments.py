@@ -15,6 +15,15 @@ CONFIRM_MAX_ATTEMPTS = env.int("CONFIRM_MAX_ATTEMPTS", default=3)
 CONFIRM_BACKOFF_BASE_SECONDS = env.float("CONFIRM_BACKOFF_BASE_SECONDS", default=0.2)
 CONFIRM_BACKOFF_MAX_SECONDS = env.float("CONFIRM_BACKOFF_MAX_SECONDS", default=2.0)
 CONFIRM_BUDGET_SECONDS = env.float("CONFIRM_BUDGET_SECONDS", default=35.0)
+# Confirm mode when the request does not say (`Prefer: respond-async` asks for async):
+# sync calls the PG in the request; async claims the payment, writes a CONFIRM outbox
+# row, answers 202 and lets a worker call the PG.
+CONFIRM_MODE = env("CONFIRM_MODE", default="sync")
+if CONFIRM_MODE not in ("sync", "async"):
+    raise ValueError(f"CONFIRM_MODE must be sync or async, not {CONFIRM_MODE!r}")
+# A CONFIRM outbox row still PENDING this long is queued again (its task was lost).
+CONFIRM_RELAY_SECONDS = env.int("CONFIRM_RELAY_SECONDS", default=10)
+
 # Recovery: payments whose outcome is unknown are asked about at the PG, with backoff.
 # When recovery first looks at a payment the confirm left UNKNOWN.
 RECOVERY_FIRST_DELAY_SECONDS = env.int("RECOVERY_FIRST_DELAY_SECONDS", default=10)

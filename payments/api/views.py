@@ -123,6 +123,16 @@ def _checkout_answer(event: PaymentEvent) -> dict:
     }
 
 
+def wants_async(request) -> bool:
+    """RFC 7240: `Prefer: respond-async` asks for the asynchronous confirm; without it the
+    CONFIRM_MODE setting decides."""
+    prefer = {
+        token.strip().split("=")[0].lower()
+        for token in request.headers.get("Prefer", "").replace(";", ",").split(",")
+    }
+    return "respond-async" in prefer or settings.CONFIRM_MODE == "async"
+
+
 class PaymentConfirmApi(APIView):
     class InputSerializer(serializers.Serializer):
         orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
@@ -132,15 +142,22 @@ class PaymentConfirmApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        respond_async = wants_async(request)
         event = payment_confirm(
             buyer=request.user,
             order_id=data.validated_data["orderId"],
             payment_key=data.validated_data["paymentKey"],
             amount=data.validated_data["amount"],
+            respond_async=respond_async,
         )
         if event.status in (S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION):
+            headers = {"Location": f"/api/v1/payments/{event.order_id}"}
+            if respond_async:
+                headers["Preference-Applied"] = "respond-async"
             return Response(
-                {"orderId": event.order_id, "status": event.status}, status=status.HTTP_202_ACCEPTED
+                {"orderId": event.order_id, "status": event.status},
+                status=status.HTTP_202_ACCEPTED,
+                headers=headers,
             )
         return Response(
             {

@@ -13,16 +13,21 @@
 """
 
 import time
+import uuid
+from datetime import timedelta
 
 import structlog
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from config.errors import DomainError
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
 from gateways.types import ConfirmRequest
 from payments.metrics import CONFIRM_SECONDS, CONFIRMS
-from payments.models import PaymentEvent
+from payments.models import OutboxMessage, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
 from payments.services.outcome import Outcome, payment_record_outcome
@@ -42,15 +47,30 @@ PAID = {S.SUCCESS, S.CANCELED, S.PARTIAL_CANCELED}
 
 
 def payment_confirm(
-    *, buyer, order_id: str, payment_key: str, amount: int, actor: str = "api"
+    *,
+    buyer,
+    order_id: str,
+    payment_key: str,
+    amount: int,
+    actor: str = "api",
+    respond_async: bool = False,
 ) -> PaymentEvent:
-    """Confirm the buyer's payment; returns it in its new state, or raises DomainError."""
+    """Confirm the buyer's payment; returns it in its new state, or raises DomainError.
+
+    respond_async: steps 1 to 3 only; the claim also writes a CONFIRM outbox row and a
+    worker does steps 4 to 6 (payment_confirm_owed). The payment is returned EXECUTING.
+    """
     started = time.perf_counter()
     result = "ERROR"
     structlog.contextvars.unbind_contextvars("gateway", "paymentKey")  # bound below
     try:
         event = _confirm(
-            buyer=buyer, order_id=order_id, payment_key=payment_key, amount=amount, actor=actor
+            buyer=buyer,
+            order_id=order_id,
+            payment_key=payment_key,
+            amount=amount,
+            actor=actor,
+            respond_async=respond_async,
         )
         result = event.status
         return event
@@ -64,7 +84,9 @@ def payment_confirm(
         CONFIRM_SECONDS.labels(gateway).observe(time.perf_counter() - started)
 
 
-def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str) -> PaymentEvent:
+def _confirm(
+    *, buyer, order_id: str, payment_key: str, amount: int, actor: str, respond_async: bool
+) -> PaymentEvent:
     event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
     if event is None:
         raise DomainError(404, "NOT_FOUND", f"No payment {order_id} for this member.")
@@ -111,6 +133,9 @@ def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str)
                 payment_key=payment_key,
                 pg_auth_token=auth_token or "",
             )
+            if claimed is not None and respond_async:
+                OutboxMessage.objects.create(event_id=event.pk, kind=OutboxMessage.Kind.CONFIRM)
+                transaction.on_commit(lambda: _enqueue_confirm(event.pk))
     except IntegrityError as exc:  # another order claimed this paymentKey at the same moment
         raise DomainError(
             409, "INVALID_STATE", "This paymentKey belongs to another order."
@@ -119,12 +144,13 @@ def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str)
     if claimed is None:  # someone else moved it first: answer from where it is now
         return _answer_from_state(event, payment_key)
     structlog.contextvars.bind_contextvars(paymentKey=payment_key)
+    if respond_async:
+        return event  # EXECUTING: a worker confirms it at the PG; the client polls GET
 
     outcome = payment_confirm_at_pg(event=event, payment_key=payment_key)
-    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING})
+    _record(event, outcome, actor)
     event.refresh_from_db()
     if event.status == S.FAILURE:
-        compensation_restore_for(event_id=event.pk)
         raise DomainError(
             400,
             "PAYMENT_REJECTED",
@@ -133,6 +159,80 @@ def _confirm(*, buyer, order_id: str, payment_key: str, amount: int, actor: str)
             pgMessage=event.failure_message,
         )
     return event
+
+
+def payment_confirm_owed(*, event_id: int, actor: str) -> str:
+    """The worker side of an asynchronous confirm: steps 4 to 6 for a claimed payment.
+
+    The payment is leased first, so the relay, a retried task and recovery never call the
+    PG for it at once. Returns the payment's status afterwards.
+    """
+    owner = f"confirm:{uuid.uuid4().hex[:16]}"
+    now = timezone.now()
+    leased = (
+        PaymentEvent.objects.filter(pk=event_id, status=S.EXECUTING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS),
+        )
+    )
+    event = PaymentEvent.objects.get(pk=event_id)
+    structlog.contextvars.bind_contextvars(
+        orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key
+    )
+    if leased:
+        outcome = payment_confirm_at_pg(event=event, payment_key=event.payment_key)
+        _record(event, outcome, actor)
+        PaymentEvent.objects.filter(pk=event_id, lease_owner=owner).update(
+            lease_owner="", lease_until=None
+        )
+        event.refresh_from_db()
+    if event.status != S.EXECUTING or leased:
+        # Whatever was learnt is recorded (UNKNOWN belongs to recovery now): nothing owed.
+        OutboxMessage.objects.filter(
+            event_id=event_id,
+            kind=OutboxMessage.Kind.CONFIRM,
+            status=OutboxMessage.Status.PENDING,
+        ).update(status=OutboxMessage.Status.DONE, processed_at=timezone.now())
+    return event.status
+
+
+def payment_confirm_relay(*, limit: int = 500) -> int:
+    """Queue again the asynchronous confirms whose task was lost (broker down, worker killed).
+
+    A confirm still owed after CONFIRM_RELAY_SECONDS is sent once more; the lease in
+    payment_confirm_owed makes a duplicate harmless. Returns how many were queued.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.CONFIRM_RELAY_SECONDS)
+    owed = list(
+        OutboxMessage.objects.filter(
+            status=OutboxMessage.Status.PENDING,
+            kind=OutboxMessage.Kind.CONFIRM,
+            created_at__lte=cutoff,
+        )
+        .order_by("created_at")
+        .values_list("event_id", flat=True)[:limit]
+    )
+    for event_id in owed:
+        _enqueue_confirm(event_id)
+    return len(owed)
+
+
+def _enqueue_confirm(event_id: int) -> None:
+    from payments.tasks import confirm_payment
+
+    try:
+        confirm_payment.delay(event_id)
+    except Exception:
+        log.warning("confirm_enqueue_failed", event_id=event_id)
+
+
+def _record(event: PaymentEvent, outcome: Outcome, actor: str) -> None:
+    """Step 6, and the stock restore a FAILURE owes, tried at once."""
+    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING})
+    if outcome.status == S.FAILURE:
+        compensation_restore_for(event_id=event.pk)
 
 
 def payment_confirm_at_pg(*, event: PaymentEvent, payment_key: str) -> Outcome:

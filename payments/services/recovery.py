@@ -40,7 +40,13 @@ from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
 from payments.services.outcome import Outcome, payment_record_outcome
-from payments.services.pg_calls import call_with_retries, outcome_of_pg, payment_ref, verify_decline
+from payments.services.pg_calls import (
+    call_with_retries,
+    outcome_of_pg,
+    payment_ref,
+    release_db_connections,
+    verify_decline,
+)
 from payments.services.verdict import Verdict, payment_judge
 
 log = structlog.get_logger(__name__)
@@ -194,6 +200,7 @@ def recovery_attempt(
 def _ask_and_decide(event: PaymentEvent) -> tuple[Decision, GatewayPayment | None]:
     gateway = get_gateway(event.gateway)
     found, error = None, None
+    release_db_connections()
     try:
         found = gateway.lookup(payment_ref(event))
     except pg_errors.GatewayError as exc:

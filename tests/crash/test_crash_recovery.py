@@ -1,6 +1,7 @@
 """Crash test: real web, worker, beat and sandbox; faults; kill -9; then the truth.
 
-200 payments, a third each through Toss, NicePay and KakaoPay, go through gunicorn while
+200 payments, a third each through Toss, NicePay and KakaoPay, half of them with the
+asynchronous confirm (a worker calls the PG), go through gunicorn while
 the sandbox injects faults into about a quarter of the PG calls (timeouts and 5xx with
 and without the approval behind them, answers lost after the approval, latency spikes,
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
@@ -21,7 +22,13 @@ import pytest
 import requests
 from rest_framework.authtoken.models import Token
 
-from payments.models import CompensationJob, PaymentEvent, PaymentHistory, PaymentOrder
+from payments.models import (
+    CompensationJob,
+    OutboxMessage,
+    PaymentEvent,
+    PaymentHistory,
+    PaymentOrder,
+)
 from products.models import Product
 from tests.crash.stack import TIMINGS, Stack
 from tests.factories import MemberFactory, ProductFactory
@@ -190,7 +197,9 @@ class Shop:
             "paymentKey": payment_key,
             "amount": answer["amount"],
         }
-        self.call("/api/v1/payments/confirm", token, confirm)
+        # Every other confirm is asynchronous: 202 at once, a worker calls the PG.
+        headers = {"Prefer": "respond-async"} if i % 2 else None
+        self.call("/api/v1/payments/confirm", token, confirm, headers)
 
 
 def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox):
@@ -241,20 +250,26 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
         stack.stop()
 
     interval = float(TIMINGS["RECOVERY_INTERVAL_SECONDS"])
+    # Keyed by the PG's own key: a KakaoPay ready repeated after a lost answer leaves a
+    # second (abandoned, never approved) tid for the same order.
     records = {
-        (gateway, p["orderId"] if gateway != "kakaopay" else p["partner_order_id"]): p
+        (gateway, p["paymentKey"] if gateway == "toss" else p["tid"]): p
         for gateway in GATEWAYS
         for p in sandbox.http.get(f"{sandbox.base}/sandbox/{gateway}/payments").json()["payments"]
     }
     events = list(PaymentEvent.objects.all())
-    recovered = PaymentHistory.objects.filter(actor="worker", to_status__in=TERMINAL).count()
+    async_confirms = OutboxMessage.objects.filter(kind="CONFIRM").count()
+    recovered = PaymentHistory.objects.filter(
+        actor="worker", from_status="UNKNOWN", to_status__in=TERMINAL
+    ).count()
     outcome_counts = Counter(e.status for e in events)
     print(
         f"\n  crash test: {len(events)} payments {dict(outcome_counts)}; "
         f"faults injected {faults['applied']} (latency spikes aside); "
         f"kills web {stack.kills['web']}, worker {stack.kills['worker']}; "
         f"client retries {dict(shop.lost)}; "
-        f"recovered by workers {recovered}; load {load_ended - started:.1f} s; "
+        f"async confirms {async_confirms}; recovered from UNKNOWN {recovered}; "
+        f"load {load_ended - started:.1f} s; "
         f"all terminal {converged - load_ended:.1f} s after the load and "
         f"{converge_seconds:.1f} s after the faults stopped "
         f"({converge_seconds / interval:.2f} recovery intervals of {interval:.0f} s)"
@@ -285,20 +300,20 @@ def wait_until_converged(timeout: float) -> float:
 
 
 def check_invariants(events, records, initial) -> None:
-    by_order = {(e.gateway, e.order_id): e for e in events}
+    by_key = {(e.gateway, e.payment_key): e for e in events if e.payment_key}
     # 1. Every payment the PG approved is SUCCESS here; nothing is SUCCESS the PG did not
     #    approve for that exact amount.
-    for (gateway, order_id), record in records.items():
+    for (gateway, key), record in records.items():
         if record["status"] in APPROVED[gateway]:
-            event = by_order.get((gateway, order_id))
+            event = by_key.get((gateway, key))
             assert event is not None and event.status == "SUCCESS", (
                 gateway,
-                order_id,
+                key,
                 record["status"],
             )
     for event in events:
         if event.status == "SUCCESS":
-            record = records[(event.gateway, event.order_id)]
+            record = records[(event.gateway, event.payment_key)]
             assert record["status"] in APPROVED[event.gateway], (event.order_id, record["status"])
             assert _amount(event.gateway, record) == event.total_amount
     # 2. Nothing approved twice; every confirm of a payment used its one key.
