@@ -24,6 +24,10 @@ if CONFIRM_MODE not in ("sync", "async"):
 # A CONFIRM outbox row still PENDING this long is queued again (its task was lost).
 CONFIRM_RELAY_SECONDS = env.int("CONFIRM_RELAY_SECONDS", default=10)
 
+# `GET /payments/{orderId}` with `Prefer: wait=N` holds its answer at most this long for
+# an outcome (the asynchronous confirm's client waits instead of polling).
+PAYMENT_MAX_WAIT_SECONDS = env.float("PAYMENT_MAX_WAIT_SECONDS", default=30)
+
 # Recovery: payments whose outcome is unknown are asked about at the PG, with backoff.
 # When recovery first looks at a payment the confirm left UNKNOWN.
 RECOVERY_FIRST_DELAY_SECONDS = env.int("RECOVERY_FIRST_DELAY_SECONDS", default=10)

@@ -20,6 +20,7 @@ from payments.services.checkout import (
     request_fingerprint,
 )
 from payments.services.confirm import payment_confirm
+from payments.services.waiting import payment_wait_outcome
 from payments.services.webhooks import webhook_accept
 
 ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
@@ -133,6 +134,19 @@ def wants_async(request) -> bool:
     return "respond-async" in prefer or settings.CONFIRM_MODE == "async"
 
 
+def preferred_wait(request) -> float:
+    """RFC 7240 `Prefer: wait=N`: hold the answer up to N seconds (at most MAX_WAIT) for the
+    outcome of a payment in progress. 0 when not asked."""
+    for token in request.headers.get("Prefer", "").replace(";", ",").split(","):
+        name, _, value = token.strip().partition("=")
+        if name.lower() == "wait":
+            try:
+                return max(0.0, min(float(value), settings.PAYMENT_MAX_WAIT_SECONDS))
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
 class PaymentConfirmApi(APIView):
     class InputSerializer(serializers.Serializer):
         orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
@@ -189,6 +203,10 @@ class PaymentDetailApi(APIView):
         event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         if event is None:
             raise NotFound(f"No payment {order_id} for this member.")
+        wait = preferred_wait(request)
+        if wait and event.status in (S.EXECUTING, S.UNKNOWN):
+            payment_wait_outcome(event_id=event.pk, timeout=wait)
+            event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         return Response(self.OutputSerializer(event).data)
 
 

@@ -39,6 +39,12 @@ class _AlreadyRestored(Exception):
     """A false failure turned out approved, but its stock is already back on sale."""
 
 
+def payment_notify(event_id: int) -> None:
+    from payments.services.waiting import payment_notify as notify
+
+    notify(event_id)
+
+
 def payment_record_outcome(
     *, event_id: int, outcome: Outcome, actor: str, froms: set[str] | None = None
 ) -> bool:
@@ -76,6 +82,8 @@ def payment_record_outcome(
                 _write_outbox(event_id)
             elif outcome.status == S.FAILURE:
                 CompensationJob.objects.create(event_id=event_id)
+            if outcome.status != S.UNKNOWN:
+                transaction.on_commit(lambda: payment_notify(event_id))
     except _AlreadyRestored:
         # Its stock is back on sale: turning it into a sale now could oversell. The PG
         # holds money for it, so a person must refund it.

@@ -182,13 +182,28 @@ def worker(sandbox):
 
 
 def poll(client, order_id: str, timeout: float = 30) -> dict:
+    """What a shop does after a 202: GET with `Prefer: wait`, answered at the outcome."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        detail = client.get(f"/api/v1/payments/{order_id}").json()
+        detail = client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=10").json()
         if detail["status"] not in ("EXECUTING", "UNKNOWN"):
             return detail
-        time.sleep(0.1)
     raise AssertionError(f"{order_id} still {detail['status']} after {timeout} s")
+
+
+@pytest.mark.django_db
+def test_a_waiting_get_answers_when_its_time_is_up(member_client, sandbox, product):
+    order_id, key = authorized(member_client, sandbox, product)
+    confirm_async(member_client, order_id, key, 5000)  # no worker runs here
+
+    started = time.monotonic()
+    detail = member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=0.6").json()
+
+    assert detail["status"] == "EXECUTING"
+    assert 0.5 <= time.monotonic() - started < 5
+    started = time.monotonic()
+    member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=nonsense")
+    assert time.monotonic() - started < 0.5  # a bad value is no wait, not an error
 
 
 @pytest.mark.django_db(transaction=True)
@@ -202,6 +217,10 @@ def test_a_real_worker_confirms_and_the_client_polls(worker, sandbox, product):
         assert confirm_async(client, order_id, key, 5000).status_code == 202
         order_ids.append(order_id)
 
+    started = time.monotonic()
+    first = client.get(f"/api/v1/payments/{order_ids[0]}", HTTP_PREFER="wait=20").json()
+    assert first["status"] == "SUCCESS"  # one waiting GET, answered at the outcome
+    assert time.monotonic() - started < 15
     for order_id in order_ids:
         assert poll(client, order_id)["status"] == "SUCCESS"
         assert len(pg_confirms(sandbox, order_id)) == 1
