@@ -54,16 +54,20 @@ def transition(
     """
     allowed = ALLOWED[to] if froms is None else frozenset(froms) & ALLOWED[to]
     with transaction.atomic():
-        # Locks the one payment row for the rest of this short transaction, so the
-        # history row records the status that was really replaced.
-        current = (
-            PaymentEvent.objects.select_for_update()
-            .filter(pk=event_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if current not in allowed:
-            return None
+        if len(allowed) == 1:
+            # One possible status: the conditional UPDATE alone decides, and tells which.
+            (current,) = allowed
+        else:
+            # Locks the one payment row for the rest of this short transaction, so the
+            # history row records the status that was really replaced.
+            current = (
+                PaymentEvent.objects.select_for_update()
+                .filter(pk=event_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if current not in allowed:
+                return None
         moved = PaymentEvent.objects.filter(pk=event_id, status=current).update(
             status=to, updated_at=timezone.now(), **fields
         )

@@ -65,6 +65,11 @@ TEMPLATES = [
 ]
 
 
+# Open MySQL connections per process at most (0: no cap); see config/db/mysql/base.py.
+DB_MAX_CONNECTIONS = env.int("DB_MAX_CONNECTIONS", default=0)
+DB_CONNECTION_WAIT_SECONDS = env.float("DB_CONNECTION_WAIT_SECONDS", default=10)
+
+
 def database_from_env(url: str, conn_max_age: int) -> dict:
     """Parse DATABASE_URL and add what each backend needs to be correct under concurrency."""
     db = env.db_url_config(url)
@@ -79,6 +84,8 @@ def database_from_env(url: str, conn_max_age: int) -> dict:
         options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
         options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
         db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+        if DB_MAX_CONNECTIONS:
+            db["ENGINE"] = "config.db.mysql"  # Django's, with the per-process cap
     elif db["ENGINE"] == "django.db.backends.sqlite3":
         # web, worker and beat share one file: wait for the lock instead of failing,
         # take the write lock at BEGIN (no upgrade deadlocks), and let readers run

@@ -140,9 +140,14 @@ def _confirm(
         raise DomainError(
             409, "INVALID_STATE", "This paymentKey belongs to another order."
         ) from exc
-    event.refresh_from_db()
     if claimed is None:  # someone else moved it first: answer from where it is now
+        event.refresh_from_db()
         return _answer_from_state(event, payment_key)
+    event.status, event.payment_key, event.pg_auth_token = (
+        S.EXECUTING,
+        payment_key,
+        auth_token or "",
+    )
     structlog.contextvars.bind_contextvars(paymentKey=payment_key)
     if respond_async:
         return event  # EXECUTING: a worker confirms it at the PG; the client polls GET
