@@ -1,6 +1,6 @@
 """Checkout + confirm under PG latency, sync and async, open loop: `make bench`.
 
-    .venv/bin/python bench/confirm_load.py [--rate 150] [--seconds 20] [--quick]
+    .venv/bin/python bench/confirm_load.py [--rate 60] [--seconds 20] [--quick] [--profile]
         [--only sync-low,async-high,...]
 
 Each iteration is what a shop does for one order: checkout (one product), the buyer's
@@ -294,7 +294,7 @@ def report(rows: list[dict], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=150)
+    parser.add_argument("--rate", type=float, default=60)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=4)
     parser.add_argument("--only", default=",".join(SCENARIOS))
