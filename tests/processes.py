@@ -112,3 +112,14 @@ def celery_worker(queue: str, **env_overrides: str) -> Process:
         ],
         **env_overrides,
     )
+
+
+def ready_celery_worker(queue: str, **env_overrides: str) -> Process:
+    """A worker on its own queue, once it is ready; stopped again if it never gets there."""
+    process = celery_worker(queue, **{"LOG_LEVEL": "INFO", **env_overrides})
+    try:
+        process.wait_for(lambda: "ready." in process.output(), timeout=60, what="worker ready")
+    except AssertionError:
+        process.stop()
+        raise
+    return process

@@ -9,7 +9,7 @@ from django.core.cache import cache
 
 from config.celery_app import app
 from config.tasks import celery_heartbeat
-from tests.processes import celery_worker
+from tests.processes import ready_celery_worker
 
 pytestmark = pytest.mark.processes
 
@@ -18,8 +18,7 @@ pytestmark = pytest.mark.processes
 def worker():
     # A queue of its own: no other worker on this broker can take the test's task.
     queue = f"test-{uuid.uuid4().hex[:10]}"
-    process = celery_worker(queue, LOG_FORMAT="json", LOG_LEVEL="INFO")
-    process.wait_for(lambda: "ready." in process.output(), timeout=60, what="worker ready")
+    process = ready_celery_worker(queue, LOG_FORMAT="json")
     yield queue, process
     process.stop()
 

@@ -13,7 +13,7 @@ from payments.services.confirm import payment_confirm_owed, payment_confirm_rela
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
 from tests.payments.helpers import checkout, pg_confirms, transitions
-from tests.processes import celery_worker
+from tests.processes import ready_celery_worker
 
 ASYNC = {"HTTP_PREFER": "respond-async"}
 
@@ -167,13 +167,9 @@ def test_the_sync_default_is_unchanged(member_client, sandbox, product):
 @pytest.fixture
 def worker(sandbox):
     queue = f"test-{uuid.uuid4().hex[:10]}"
-    process = celery_worker(
-        queue,
-        LOG_LEVEL="INFO",
-        PG_SANDBOX_URL=sandbox.base,
-        TOSS_API_BASE=f"{sandbox.base}/toss",
+    process = ready_celery_worker(
+        queue, PG_SANDBOX_URL=sandbox.base, TOSS_API_BASE=f"{sandbox.base}/toss"
     )
-    process.wait_for(lambda: "ready." in process.output(), timeout=60, what="worker ready")
     default = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     yield queue

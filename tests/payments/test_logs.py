@@ -17,7 +17,7 @@ from config.celery_app import app
 from payments.models import WebhookEvent
 from tests.factories import ProductFactory
 from tests.payments.helpers import checkout, confirm, unknown_payment
-from tests.processes import celery_worker
+from tests.processes import ready_celery_worker
 
 PAN = re.compile(r"\b\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}\b")
 
@@ -78,14 +78,12 @@ def test_the_request_id_of_a_webhook_reaches_the_worker_that_processes_it(
     client, member_client, sandbox, product
 ):
     queue = f"test-{uuid.uuid4().hex[:10]}"
-    worker = celery_worker(
+    worker = ready_celery_worker(
         queue,
         LOG_FORMAT="json",
-        LOG_LEVEL="INFO",
         PG_SANDBOX_URL=sandbox.base,
         TOSS_API_BASE=f"{sandbox.base}/toss",
     )
-    worker.wait_for(lambda: "ready." in worker.output(), timeout=60, what="worker ready")
     default_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue  # the webhook's task goes to this worker only
     try:
