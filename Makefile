@@ -14,7 +14,7 @@ WANT_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 EXTRAS := dev$(if $(or $(HAVE_MYSQL_HEADERS),$(WANT_MYSQL)),$(comma)mysql,)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install run test lint format migrate demo lock clean bench bench-sandbox check-deploy screenshot
+.PHONY: install run test lint format migrate demo lock clean bench bench-recovery bench-sandbox check-deploy screenshot
 
 install: $(STAMP)
 
@@ -77,11 +77,19 @@ screenshot: install
 	$(BIN)/python scripts/screenshot_admin.py docs/payment-detail.png
 
 # Checkout + confirm under PG latency, sync and async, on MariaDB and Redis with gunicorn
-# and a Celery worker (bench/results/confirm.md). BENCH_ARGS="--rate 150" etc.
-bench:
+# and a Celery worker (bench/results/confirm.md; BENCH_ARGS="--rate 150" etc.), then
+# recovery at scale (bench/results/recovery.md).
+bench: bench-services
+	$(BIN)/python bench/confirm_load.py $(BENCH_ARGS)
+	$(BIN)/python bench/recovery_load.py
+
+bench-recovery: bench-services
+	$(BIN)/python bench/recovery_load.py $(BENCH_ARGS)
+
+.PHONY: bench-services
+bench-services:
 	@bash scripts/ensure_services.sh
 	DATABASE_URL=mysql://root@127.0.0.1:3306/bench $(MAKE) install
-	$(BIN)/python bench/confirm_load.py $(BENCH_ARGS)
 
 # Load on the PG sandbox: throughput and held slow requests (bench/results/sandbox.md).
 bench-sandbox: install
