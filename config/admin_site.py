@@ -14,9 +14,10 @@ class OpsAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
         if request.user.has_perm("payments.view_paymentevent"):
-            from payments.selectors import payment_operations_summary
+            from payments.selectors import payment_finished_recently, payment_operations_summary
 
             summary = payment_operations_summary()
+            summary["finished_last_hour"] = payment_finished_recently(hours=1)
             summary["stuck_minutes"] = settings.PAYMENT_STUCK_SECONDS // 60
             extra_context["operations"] = summary
         return super().index(request, extra_context)

@@ -40,11 +40,14 @@ class PaymentGauges:
 
         summary = payment_operations_summary()
         by_status = GaugeMetricFamily(
-            "payments_by_status", "Payments in each status", labels=["status"]
+            "payments_by_status",
+            "Payments in each open status (NOT_STARTED, EXECUTING, UNKNOWN, NEEDS_ATTENTION)",
+            labels=["status"],
         )
         for status, count in sorted(summary["by_status"].items()):
             by_status.add_metric([status], count)
         yield by_status
+
         yield GaugeMetricFamily(
             "payments_stuck",
             "EXECUTING or UNKNOWN payments unchanged for over PAYMENT_STUCK_SECONDS",

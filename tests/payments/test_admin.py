@@ -209,7 +209,7 @@ def test_the_index_counts_statuses_stuck_and_needs_attention(client, viewer, mem
 
     text = client.get("/admin/").content.decode()
 
-    assert "Payments now" in text
+    assert "Payments now (open)" in text and "Finished, created in the last hour" in text
     assert "NEEDS_ATTENTION: 1" in text
     assert "stuck (EXECUTING or UNKNOWN over 5 min): 1" in text
 
