@@ -1,6 +1,6 @@
 """Checkout + confirm under PG latency, sync and async, open loop: `make bench`.
 
-    .venv/bin/python bench/confirm_load.py [--rate 60] [--seconds 15] [--quick] [--profile]
+    .venv/bin/python bench/confirm_load.py [--rate 60] [--seconds 10] [--quick] [--profile]
         [--only sync-low,async-high,...]
 
 Each iteration is what a shop does for one order: checkout (one product), the buyer's
@@ -295,7 +295,7 @@ def report(rows: list[dict], args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=60)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=4)
     parser.add_argument("--only", default=",".join(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="5 s per scenario at 50/s")
