@@ -7,6 +7,8 @@ plus its PaymentHistory row); never save() a status.
 from django.conf import settings
 from django.db import models
 
+from config.db.fields import ExactCharField
+
 
 class PaymentStatus(models.TextChoices):
     NOT_STARTED = "NOT_STARTED"
@@ -25,7 +27,7 @@ class Purpose(models.TextChoices):
 
 
 class PaymentEvent(models.Model):
-    order_id = models.CharField(max_length=64, unique=True)
+    order_id = ExactCharField(max_length=64, unique=True)
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
     )
@@ -35,15 +37,15 @@ class PaymentEvent(models.Model):
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.GOODS)
     # NULL until confirm: many unconfirmed payments may lack one, yet two payments may
     # never share one (the unique constraint ignores NULLs; it would not ignore "").
-    payment_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    payment_key = ExactCharField(max_length=200, null=True, blank=True)
     status = models.CharField(
         max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.NOT_STARTED
     )
     # What the buyer's window returned besides the key (KakaoPay's one-time pg_token),
     # kept so that recovery can send the same confirm again.
-    pg_auth_token = models.CharField(max_length=255, blank=True, default="")
+    pg_auth_token = ExactCharField(max_length=255, blank=True, default="")
     # Sent on every confirm of this payment, by the request and by recovery alike.
-    pg_idempotency_key = models.CharField(max_length=64, unique=True)
+    pg_idempotency_key = ExactCharField(max_length=64, unique=True)
     retry_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # A worker owns the event until lease_until (recovery); a conditional UPDATE takes it.
@@ -198,7 +200,7 @@ class IdempotencyRecord(models.Model):
     """A checkout's Idempotency-Key: the first request's fingerprint and answer (Stripe's rules)."""
 
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    key = models.CharField(max_length=255)
+    key = ExactCharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
@@ -228,9 +230,9 @@ class WebhookEvent(models.Model):
     gateway = models.CharField(max_length=20)
     # The notification's identity (for Toss: paymentKey, status and last transaction), so
     # a re-sent or duplicated delivery is stored once.
-    event_key = models.CharField(max_length=255)
+    event_key = ExactCharField(max_length=255)
     event_type = models.CharField(max_length=64)
-    order_id = models.CharField(max_length=64, blank=True, default="")
+    order_id = ExactCharField(max_length=64, blank=True, default="")
     pg_status = models.CharField(max_length=32, blank=True, default="")
     event = models.ForeignKey(
         PaymentEvent,
