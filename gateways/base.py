@@ -4,7 +4,6 @@ A gateway is chosen per payment by the code stored on it; settings.PAYMENT_GATEW
 each code to its class and configuration. Adding a PG is one package and one entry.
 """
 
-import json
 from abc import ABC, abstractmethod
 from functools import cache
 
@@ -13,6 +12,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from config.strict_json import strict_loads
 from gateways.errors import InvalidWebhook, UnsupportedGateway
 from gateways.types import (
     CancelRequest,
@@ -91,9 +91,9 @@ class PaymentGateway(ABC):
 def webhook_json(body: bytes, *required: str) -> dict:
     """A notification's JSON object with its required string fields, or InvalidWebhook."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidWebhook("the body is not JSON") from exc
+        data = strict_loads(body)
+    except ValueError as exc:
+        raise InvalidWebhook(str(exc)) from exc
     return webhook_fields(data, *required)
 
 

@@ -9,8 +9,7 @@ the operator's name plus an entry in Django's admin log.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
 from payments.models import (
@@ -125,8 +124,15 @@ def _bulk(name: str):
     codename, _, label = OPERATIONS[name]
 
     def action(modeladmin, request, queryset):
-        for event in queryset.order_by("id")[: PaymentEventAdmin.MAX_BULK]:
+        limit = PaymentEventAdmin.MAX_BULK
+        for event in queryset.order_by("id")[:limit]:
             _run(modeladmin, request, event, name)
+        if queryset.count() > limit:
+            modeladmin.message_user(
+                request,
+                f"Only the first {limit} selected payments were handled; select the rest again.",
+                messages.WARNING,
+            )
 
     action.__name__ = name
     return admin.action(description=label, permissions=[codename.split("_")[0]])(action)
@@ -214,7 +220,9 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
             raise PermissionDenied
         if not request.user.has_perm(f"payments.{OPERATIONS[name][0]}"):
             raise PermissionDenied
-        event = get_object_or_404(PaymentEvent, pk=object_id)
+        event = self.get_object(request, object_id)  # None for a malformed or unknown id
+        if event is None:
+            raise Http404("no such payment")
         _run(self, request, event, name)
         return HttpResponseRedirect(reverse("admin:payments_paymentevent_change", args=[event.pk]))
 

@@ -124,27 +124,29 @@ def _checkout_answer(event: PaymentEvent) -> dict:
     }
 
 
+def preferences(request) -> dict[str, str]:
+    """RFC 7240 `Prefer` header as {name: value}, e.g. {"respond-async": "", "wait": "10"}."""
+    found = {}
+    for token in request.headers.get("Prefer", "").replace(";", ",").split(","):
+        name, _, value = token.strip().partition("=")
+        if name:
+            found[name.lower()] = value.strip().strip('"')
+    return found
+
+
 def wants_async(request) -> bool:
-    """RFC 7240: `Prefer: respond-async` asks for the asynchronous confirm; without it the
-    CONFIRM_MODE setting decides."""
-    prefer = {
-        token.strip().split("=")[0].lower()
-        for token in request.headers.get("Prefer", "").replace(";", ",").split(",")
-    }
-    return "respond-async" in prefer or settings.CONFIRM_MODE == "async"
+    """`Prefer: respond-async` asks for the asynchronous confirm; else CONFIRM_MODE decides."""
+    return "respond-async" in preferences(request) or settings.CONFIRM_MODE == "async"
 
 
 def preferred_wait(request) -> float:
-    """RFC 7240 `Prefer: wait=N`: hold the answer up to N seconds (at most MAX_WAIT) for the
-    outcome of a payment in progress. 0 when not asked."""
-    for token in request.headers.get("Prefer", "").replace(";", ",").split(","):
-        name, _, value = token.strip().partition("=")
-        if name.lower() == "wait":
-            try:
-                return max(0.0, min(float(value), settings.PAYMENT_MAX_WAIT_SECONDS))
-            except ValueError:
-                return 0.0
-    return 0.0
+    """`Prefer: wait=N`: hold the answer up to N seconds (at most PAYMENT_MAX_WAIT_SECONDS)
+    for the outcome of a payment in progress; 0 when not asked or not a number."""
+    try:
+        wait = float(preferences(request).get("wait", 0))
+    except ValueError:
+        return 0.0
+    return max(0.0, min(wait, settings.PAYMENT_MAX_WAIT_SECONDS))  # NaN ends as 0.0
 
 
 class PaymentConfirmApi(APIView):

@@ -7,10 +7,6 @@ every other path, so outbox rows and stock restores happen the same way.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
-
-from django.conf import settings
-from django.utils import timezone
 
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
@@ -18,14 +14,16 @@ from gateways.types import GatewayPayment
 from payments.models import CompensationJob, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for, compensation_retry
-from payments.services.outcome import Outcome, approved, payment_record_outcome
-from payments.services.pg_calls import outcome_of_pg, payment_ref
+from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.pg_calls import payment_ref
 from payments.services.recovery import (
     RECOVERABLE,
     Action,
+    pg_window_passed,
     recovery_attempt,
     recovery_claim,
     recovery_decide,
+    recovery_settled_outcome,
 )
 from payments.states import record_note
 
@@ -51,18 +49,14 @@ def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
         return ActionResult(status not in RECOVERABLE, f"re-checked: now {status}")
     found, error = _ask(event)
     if event.status == S.NEEDS_ATTENTION and error is None:
+        # The recovery decision table, applied by the operator: what it settles on is
+        # recorded (with the operator as actor); a still-open answer stays a note.
         decision = recovery_decide(
-            event=event, found=found, error=None, window_passed=_window_passed(event)
+            event=event, found=found, error=None, window_passed=pg_window_passed(event)
         )
-        if decision.action == Action.SUCCESS:
-            return _record(
-                event, approved("OPERATOR_RECHECK_APPROVED", decision.pg_code, found), operator
-            )
-        if decision.action == Action.FAILURE:
-            outcome = Outcome(S.FAILURE, "OPERATOR_RECHECK_FAILED", decision.pg_code)
+        outcome = recovery_settled_outcome(event, decision, found)
+        if outcome is not None and outcome.status != S.NEEDS_ATTENTION:
             return _record(event, outcome, operator)
-        if decision.action == Action.CANCEL_AND_FAIL:
-            return _record(event, outcome_of_pg(event, found, event.payment_key), operator)
     said = _pg_said(found, error)
     record_note(event_id, reason="OPERATOR_RECHECK", actor=operator, pg_code=said[:64])
     return ActionResult(False, f"still {event.status}: the PG says {said}")
@@ -100,18 +94,13 @@ def _ask(event: PaymentEvent) -> tuple[GatewayPayment | None, Exception | None]:
         return None, exc
 
 
-def _window_passed(event: PaymentEvent) -> bool:
-    expiry = timedelta(seconds=settings.CHECKOUT_EXPIRY_SECONDS)
-    return timezone.now() >= event.created_at + expiry
-
-
 def _why_not_failed(event, found, error) -> str:
     if isinstance(error, pg_errors.PaymentNotFound):
-        return "" if _window_passed(event) else "the PG has no record yet, but may still get one"
+        return "" if pg_window_passed(event) else "the PG has no record yet, but may still get one"
     if error is not None:
         return f"the PG could not be asked ({error.code or type(error).__name__})"
     decision = recovery_decide(
-        event=event, found=found, error=None, window_passed=_window_passed(event)
+        event=event, found=found, error=None, window_passed=pg_window_passed(event)
     )
     if decision.action == Action.FAILURE:
         return ""

@@ -40,6 +40,7 @@ class _AlreadyRestored(Exception):
 
 
 def payment_notify(event_id: int) -> None:
+    # Imported here: waiting -> pg_calls -> outcome would be a cycle at import time.
     from payments.services.waiting import payment_notify as notify
 
     notify(event_id)

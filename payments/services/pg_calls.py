@@ -14,7 +14,7 @@ from gateways.base import get_gateway
 from gateways.types import CancelRequest, GatewayPayment, PaymentRef
 from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.services.outcome import Outcome
+from payments.services.outcome import Outcome, approved
 from payments.services.verdict import Verdict, payment_judge
 
 log = structlog.get_logger(__name__)
@@ -29,12 +29,7 @@ def payment_ref(event: PaymentEvent) -> PaymentRef:
 def outcome_of_pg(event: PaymentEvent, pg: GatewayPayment, payment_key: str) -> Outcome:
     judgement = payment_judge(event=event, pg=pg, payment_key=payment_key)
     if judgement.verdict == Verdict.SUCCESS:
-        return Outcome(
-            S.SUCCESS,
-            judgement.reason,
-            judgement.pg_code,
-            approved_at=pg.approved_at or timezone.now(),
-        )
+        return approved(judgement.reason, judgement.pg_code, pg)
     if judgement.verdict == Verdict.FAILURE:
         return Outcome(S.FAILURE, judgement.reason, judgement.pg_code, judgement.pg_message)
     if judgement.verdict == Verdict.AMOUNT_MISMATCH:

@@ -39,7 +39,7 @@ from payments.metrics import RECOVERY_ATTEMPTS
 from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.outcome import Outcome, approved, payment_record_outcome
 from payments.services.pg_calls import (
     call_with_retries,
     outcome_of_pg,
@@ -205,12 +205,14 @@ def _ask_and_decide(event: PaymentEvent) -> tuple[Decision, GatewayPayment | Non
         found = gateway.lookup(payment_ref(event))
     except pg_errors.GatewayError as exc:
         error = exc
-    window_passed = timezone.now() >= event.created_at + timedelta(
-        seconds=settings.CHECKOUT_EXPIRY_SECONDS
-    )
     return recovery_decide(
-        event=event, found=found, error=error, window_passed=window_passed
+        event=event, found=found, error=error, window_passed=pg_window_passed(event)
     ), found
+
+
+def pg_window_passed(event: PaymentEvent) -> bool:
+    """Past the PG's windows (authentication + confirm): it can no longer approve it."""
+    return timezone.now() >= event.created_at + timedelta(seconds=settings.CHECKOUT_EXPIRY_SECONDS)
 
 
 def _apply(
@@ -220,29 +222,27 @@ def _apply(
         outcome = _back_off(event, decision)
     elif decision.action == Action.RECONFIRM:
         outcome = _reconfirm(event)
-    elif decision.action == Action.CANCEL_AND_FAIL:
-        outcome = outcome_of_pg(event, found, event.payment_key)  # cancels at the PG, then fails
     else:
-        status = {
-            Action.SUCCESS: S.SUCCESS,
-            Action.FAILURE: S.FAILURE,
-            Action.NEEDS_ATTENTION: S.NEEDS_ATTENTION,
-        }
-        approved_at = (
-            (found.approved_at or timezone.now()) if decision.action == Action.SUCCESS else None
-        )
-        outcome = Outcome(
-            status[decision.action],
-            decision.reason,
-            decision.pg_code,
-            decision.pg_message,
-            approved_at=approved_at,
-        )
+        outcome = recovery_settled_outcome(event, decision, found)
     if outcome.status == S.UNKNOWN and outcome.retry_count is None:
         outcome = _back_off(event, Decision(Action.BACK_OFF, outcome.reason, outcome.pg_code))
     payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms=RECOVERABLE)
     if outcome.status == S.FAILURE:
         compensation_restore_for(event_id=event.pk)
+
+
+def recovery_settled_outcome(
+    event: PaymentEvent, decision: Decision, found: GatewayPayment | None
+) -> Outcome | None:
+    """The outcome a decision settles the payment on; None for BACK_OFF and RECONFIRM."""
+    if decision.action == Action.CANCEL_AND_FAIL:
+        return outcome_of_pg(event, found, event.payment_key)  # cancels at the PG, then fails
+    if decision.action == Action.SUCCESS:
+        return approved(decision.reason, decision.pg_code, found)
+    if decision.action in (Action.FAILURE, Action.NEEDS_ATTENTION):
+        status = S.FAILURE if decision.action == Action.FAILURE else S.NEEDS_ATTENTION
+        return Outcome(status, decision.reason, decision.pg_code, decision.pg_message)
+    return None
 
 
 def _reconfirm(event: PaymentEvent) -> Outcome:

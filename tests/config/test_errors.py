@@ -35,8 +35,18 @@ def client():
         b'{"n": ' + b"1" * 5000 + b"}",
         b"[" * 100_000,
         b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"email": "\\ud800@example.com", "password": "x"}',
     ],
-    ids=["truncated", "single-quotes", "not-utf8", "nan", "huge-int", "deep-array", "deep-obj"],
+    ids=[
+        "truncated",
+        "single-quotes",
+        "not-utf8",
+        "nan",
+        "huge-int",
+        "deep-array",
+        "deep-obj",
+        "lone-surrogate",  # valid JSON, but not UTF-8: MySQL and the logs would fail on it
+    ],
 )
 def test_malformed_json_is_400(client, raw):
     response = client.generic("POST", "/api/v1/members/signup", raw, content_type=JSON)

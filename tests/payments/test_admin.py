@@ -239,6 +239,7 @@ def test_actions_are_post_only_and_named(client, operator, member, product):
     assert client.get(f"{ADMIN}{event.pk}/operate/recheck/").status_code == 405
     assert client.post(f"{ADMIN}{event.pk}/operate/delete_everything/").status_code == 403
     assert client.post(f"{ADMIN}999999999/operate/recheck/").status_code == 404
+    assert client.post(f"{ADMIN}abc/operate/recheck/").status_code == 404
 
 
 # --- actions: what they do ----------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_recheck_of_needs_attention_records_the_pgs_approval(
     last = PaymentHistory.objects.filter(event=event).last()
     assert (last.from_status, last.reason, last.actor) == (
         "NEEDS_ATTENTION",
-        "OPERATOR_RECHECK_APPROVED",
+        "PG_APPROVED",
         operator.email,
     )
 
@@ -370,6 +371,23 @@ def test_the_bulk_action_runs_for_each_selected_payment(client, operator, member
         PaymentEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("status", flat=True)
     ) == {"FAILURE"}
     assert LogEntry.objects.filter(user=operator).count() == 3
+
+
+def test_a_bulk_action_handles_at_most_fifty_and_says_so(
+    client, operator, member, sandbox, monkeypatch
+):
+    from payments.admin import PaymentEventAdmin
+
+    monkeypatch.setattr(PaymentEventAdmin, "MAX_BULK", 2)
+    events = [never_authorized(member, ProductFactory(stock=5)) for _ in range(3)]
+
+    page = client.post(
+        ADMIN, {"action": "resolve_failed", "_selected_action": [e.pk for e in events]}, follow=True
+    )
+
+    statuses = [PaymentEvent.objects.get(pk=e.pk).status for e in events]
+    assert statuses == ["FAILURE", "FAILURE", "NEEDS_ATTENTION"]
+    assert "Only the first 2 selected payments were handled" in page.content.decode()
 
 
 def test_operators_see_the_buttons_that_apply(client, operator, member, product):

@@ -107,7 +107,15 @@ def test_a_notice_for_an_unknown_order_is_kept_and_ignored(client, sandbox):
         (b"[1, 2]", "INVALID_REQUEST"),
         (b'{"eventType": "PAYMENT_STATUS_CHANGED"}', "INVALID_REQUEST"),
         (b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"orderId": 5}}', "INVALID_REQUEST"),
+        (b"[" * 100_000 + b"]" * 100_000, "INVALID_REQUEST"),
+        (
+            b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"orderId": "\\ud800",'
+            b' "paymentKey": "k", "status": "DONE"}}',
+            "INVALID_REQUEST",
+        ),
+        (b'{"eventType": NaN}', "INVALID_REQUEST"),
     ],
+    ids=["not-json", "array", "no-data", "wrong-type", "deep", "lone-surrogate", "nan"],
 )
 def test_a_body_toss_could_not_have_sent_is_a_400(client, body, code):
     answer = post(client, body)
