@@ -3,7 +3,8 @@
 Each PG package emits events; a subscription (set through `PUT /sandbox/webhooks`) says
 where they go and how: `normal`, `duplicate` (every event twice), `reverse` (events are
 held briefly and the newest goes first, like Toss's DONE and ABORTED arriving out of
-order), or `delay` (each event held delayMs). A failed delivery is retried at the
+order; the hold, 0.5 s or delayMs, counts from the order's newest event), or `delay`
+(each event held delayMs). A failed delivery is retried at the
 schedule's minutes (Toss: 1, 4, 16, 64, 256, 1024, 4096) measured on the sandbox clock,
 so a test can move the clock instead of waiting days.
 """
@@ -104,8 +105,15 @@ class WebhookDispatcher:
         sub = self.subscriptions.get(gateway)
         if sub is None:
             return
-        hold = {"reverse": REVERSE_HOLD_SECONDS, "delay": sub.delay_ms / 1000}.get(sub.mode, 0)
+        reverse_hold = sub.delay_ms / 1000 if sub.delay_ms else REVERSE_HOLD_SECONDS
+        hold = {"reverse": reverse_hold, "delay": sub.delay_ms / 1000}.get(sub.mode, 0)
         now = self.clock.now()
+        if sub.mode == "reverse":
+            # The hold counts from the order's newest event: a burst goes out together,
+            # newest first, however slowly its events arrived within the hold.
+            for held in self.deliveries:
+                if held.state == "pending" and held.order_id == order_id and not held.attempts:
+                    held.not_before = time.monotonic() + hold
         for _ in range(2 if sub.mode == "duplicate" else 1):
             self.deliveries.append(
                 Delivery(

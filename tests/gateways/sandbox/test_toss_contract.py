@@ -622,7 +622,7 @@ def test_t25_duplicate_delivery_mode(toss, receiver):
 
 
 def test_t25_reversed_order_mode(toss, receiver):
-    toss.webhooks(receiver.url, mode="reverse")
+    toss.webhooks(receiver.url, mode="reverse", delayMs=2000)  # margin for a loaded CI box
     _order_id, payment_key = toss.paid()
     toss.cancel(payment_key, {"cancelReason": "x"})
 
