@@ -90,7 +90,7 @@ def test_a_timeout_is_counted_as_a_pg_error_and_an_unknown_confirm(
     client, member_client, sandbox, product
 ):
     before = scrape(client)
-    unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=3)
+    unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=5)
     after = scrape(client)
 
     assert delta(before, after, "payment_confirms_total", gateway="toss", result="UNKNOWN") == 1
