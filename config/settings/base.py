@@ -160,7 +160,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its "WWW-Authenticate: Token" makes an anonymous call a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "members.auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -169,6 +169,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.api_exception_handler",
     "UNICODE_JSON": True,
 }
+# How long a token's member may stay cached in Redis (members/auth.py); 0 turns it off.
+# Deleting the token or saving the member drops the entry at once; this only bounds it.
+AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=300 if REDIS_URL else 0)
 # Login and signup attempts per client address (DRF rate syntax: N/second|minute|hour|day).
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="30/minute")
 
