@@ -41,6 +41,9 @@ RECOVERY_STALE_EXECUTING_SECONDS = env.int("RECOVERY_STALE_EXECUTING_SECONDS", d
 # A worker owns a claimed payment this long; a lost worker's claim simply runs out.
 RECOVERY_LEASE_SECONDS = env.int("RECOVERY_LEASE_SECONDS", default=120)
 RECOVERY_BATCH_SIZE = env.int("RECOVERY_BATCH_SIZE", default=200)
+# Payments per recovery task: each task asks the PG about them one after another, so a
+# batch must stay well inside half the lease even when every call is slow.
+RECOVERY_TASK_PAYMENTS = env.int("RECOVERY_TASK_PAYMENTS", default=10)
 # A failed stock restore is retried (after re-checking the PG) once it is this old.
 COMPENSATION_STALE_SECONDS = env.int("COMPENSATION_STALE_SECONDS", default=60)
 COMPENSATION_BATCH_SIZE = env.int("COMPENSATION_BATCH_SIZE", default=200)

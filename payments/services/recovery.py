@@ -22,6 +22,7 @@ Outcomes go through payment_record_outcome, exactly as a confirm's do.
 """
 
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -133,17 +134,20 @@ def recovery_claim(
             break
         query = PaymentEvent.objects.filter(condition, free).order_by("next_attempt_at", "id")
         candidates += list(query.values_list("id", flat=True)[:room])
+    if not candidates:
+        return []
+    # One UPDATE for the lot (rows locked in primary-key order, so two scans cannot
+    # deadlock), then read back which are ours: the owner and this exact lease time.
     lease = now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
-    claimed = []
-    for event_id in candidates:
-        took = (
-            PaymentEvent.objects.filter(pk=event_id, status__in=RECOVERABLE)
-            .filter(free)
-            .update(lease_until=lease, lease_owner=owner)
-        )
-        if took:
-            claimed.append(event_id)
-    return claimed
+    PaymentEvent.objects.filter(pk__in=candidates, status__in=RECOVERABLE).filter(free).update(
+        lease_until=lease, lease_owner=owner
+    )
+    ours = set(
+        PaymentEvent.objects.filter(
+            pk__in=candidates, lease_owner=owner, lease_until=lease
+        ).values_list("id", flat=True)
+    )
+    return [event_id for event_id in candidates if event_id in ours]
 
 
 def new_lease_owner() -> str:
@@ -167,12 +171,49 @@ def recovery_attempt(
 
     Returns None when the lease is no longer ours or the payment no longer needs recovery.
     """
-    event = PaymentEvent.objects.filter(pk=event_id).first()
-    if event is None or event.lease_owner != owner or event.status not in RECOVERABLE:
-        return None
-    structlog.contextvars.bind_contextvars(
+    results = recovery_attempt_many(event_ids=[event_id], owner=owner, actor=actor, dry_run=dry_run)
+    return results[0] if results else None
+
+
+def recovery_attempt_many(
+    *, event_ids: list[int], owner: str, actor: str, dry_run: bool = False
+) -> list[AttemptResult]:
+    """Work claimed payments: one query loads them, the PG is asked about each with no
+    database connection held, then each decision is recorded.
+
+    Payments whose lease is no longer ours, or that no longer need recovery, are skipped.
+    If asking takes half the lease or of the task's time limit (a PG timing out on every
+    call), the rest are released for the next scan rather than worked after another
+    worker may have claimed them, or cut off by the limit.
+    """
+    events = list(
+        PaymentEvent.objects.filter(
+            pk__in=event_ids, lease_owner=owner, status__in=RECOVERABLE
+        ).order_by("id")
+    )
+    budget = min(settings.RECOVERY_LEASE_SECONDS, settings.CELERY_TASK_SOFT_TIME_LIMIT) / 2
+    deadline = time.monotonic() + budget
+    asked = []
+    for event in events:
+        if time.monotonic() > deadline:
+            _release(event, owner)
+            continue
+        with _about(event):
+            asked.append((event, *_decide(event)))
+    results = []
+    for event, decision, found in asked:
+        with _about(event):
+            results.append(_settle(event, decision, found, owner, actor, dry_run))
+    return results
+
+
+def _about(event: PaymentEvent):
+    return structlog.contextvars.bound_contextvars(
         orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key
     )
+
+
+def _decide(event: PaymentEvent) -> tuple[Decision, GatewayPayment | None]:
     decision, found = _ask_and_decide(event)
     final = event.retry_count + 1 >= len(settings.RECOVERY_BACKOFF_SECONDS)
     if decision.action == Action.BACK_OFF and final:
@@ -186,14 +227,30 @@ def recovery_attempt(
         reason=decision.reason,
         attempt=event.retry_count + 1,
     )
+    return decision, found
+
+
+def _settle(
+    event: PaymentEvent,
+    decision: Decision,
+    found: GatewayPayment | None,
+    owner: str,
+    actor: str,
+    dry_run: bool,
+) -> AttemptResult:
     if dry_run:
         _release(event, owner)
         return AttemptResult(event.order_id, decision.action, event.status)
-    _apply(event, decision, found, actor)
-    event.refresh_from_db()
+    outcome, recorded = _apply(event, decision, found, actor)
+    if recorded and outcome.status != S.FAILURE:
+        event.status = outcome.status  # and the lease is given up with it
+    else:
+        # Someone else settled it first, or a FAILURE's stock restore may have found it
+        # approved after all: read where it really is.
+        event.refresh_from_db()
+        if event.lease_owner == owner:
+            _release(event, owner)
     RECOVERY_ATTEMPTS.labels(event.gateway, decision.action, event.status).inc()
-    if event.lease_owner == owner:  # nothing recorded (someone else finished it first)
-        _release(event, owner)
     return AttemptResult(event.order_id, decision.action, event.status)
 
 
@@ -217,7 +274,7 @@ def pg_window_passed(event: PaymentEvent) -> bool:
 
 def _apply(
     event: PaymentEvent, decision: Decision, found: GatewayPayment | None, actor: str
-) -> None:
+) -> tuple[Outcome, bool]:
     if decision.action == Action.BACK_OFF:
         outcome = _back_off(event, decision)
     elif decision.action == Action.RECONFIRM:
@@ -226,9 +283,14 @@ def _apply(
         outcome = recovery_settled_outcome(event, decision, found)
     if outcome.status == S.UNKNOWN and outcome.retry_count is None:
         outcome = _back_off(event, Decision(Action.BACK_OFF, outcome.reason, outcome.pg_code))
-    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms=RECOVERABLE)
+    # Only from the status the decision was made in: the conditional UPDATE alone decides
+    # (no locking read), and a payment that moved meanwhile is left to whoever moved it.
+    recorded = payment_record_outcome(
+        event_id=event.pk, outcome=outcome, actor=actor, froms={event.status}
+    )
     if outcome.status == S.FAILURE:
         compensation_restore_for(event_id=event.pk)
+    return outcome, recorded
 
 
 def recovery_settled_outcome(

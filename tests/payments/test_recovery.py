@@ -7,7 +7,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from payments.models import CompensationJob, PaymentEvent, PaymentHistory
-from payments.services.recovery import new_lease_owner, recovery_attempt, recovery_claim
+from payments.services.recovery import (
+    new_lease_owner,
+    recovery_attempt,
+    recovery_attempt_many,
+    recovery_claim,
+)
 from tests.factories import ProductFactory
 from tests.payments.helpers import checkout, unknown_payment
 
@@ -189,3 +194,44 @@ def test_one_order_can_be_recovered_by_hand(member_client, sandbox, product, cap
     event.refresh_from_db()
     assert event.status == "SUCCESS"
     assert new_lease_owner() != new_lease_owner()
+
+
+def test_one_task_settles_a_batch_and_skips_what_is_not_its_own(member_client, sandbox, settings):
+    product = ProductFactory(price=5000, stock=10)
+    events = [
+        unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+        for _ in range(4)
+    ]
+    owner = new_lease_owner()
+    claimed = recovery_claim(owner=owner, limit=3)
+    assert claimed == sorted(claimed) and len(claimed) == 3
+    PaymentEvent.objects.filter(pk=claimed[0]).update(lease_owner="someone-else")
+
+    results = recovery_attempt_many(event_ids=claimed, owner=owner, actor="worker")
+
+    assert [r.status for r in results] == ["SUCCESS", "SUCCESS"]
+    statuses = dict(PaymentEvent.objects.values_list("id", "status"))
+    assert [statuses[e.pk] for e in events] == ["UNKNOWN", "SUCCESS", "SUCCESS", "UNKNOWN"]
+    assert PaymentEvent.objects.filter(lease_owner=owner).count() == 0
+
+
+def test_a_batch_asking_a_slow_pg_gives_back_what_it_cannot_reach_in_time(
+    member_client, sandbox, settings
+):
+    product = ProductFactory(price=5000, stock=10)
+    events = [
+        unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+        for _ in range(3)
+    ]
+    settings.RECOVERY_LEASE_SECONDS = 2  # half of it, 1 s, to ask about the batch
+    sandbox.fault(operation="lookup", latencyMs=700)
+    owner = new_lease_owner()
+    claimed = recovery_claim(owner=owner, limit=3)
+
+    results = recovery_attempt_many(event_ids=claimed, owner=owner, actor="worker")
+
+    # Asked at 0 s and 0.7 s; at 1.4 s the budget is spent: the third goes back, unasked.
+    assert [r.order_id for r in results] == [e.order_id for e in events[:2]]
+    last = PaymentEvent.objects.get(pk=events[2].pk)
+    assert (last.status, last.lease_owner, last.lease_until) == ("UNKNOWN", "", None)
+    assert sandbox.requests_for(last.order_id, "lookup") == []
