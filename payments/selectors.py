@@ -28,6 +28,16 @@ def payment_get_for_buyer(*, buyer, order_id: str) -> PaymentEvent | None:
     )
 
 
+def payment_status_for_buyer(*, buyer, order_id: str) -> tuple[int | None, str | None]:
+    """(id, status) of the buyer's own payment, or (None, None): one light query."""
+    row = (
+        PaymentEvent.objects.filter(buyer=buyer, order_id=order_id)
+        .values_list("id", "status")
+        .first()
+    )
+    return row or (None, None)
+
+
 OPEN_STATUSES = [
     PaymentStatus.NOT_STARTED,
     PaymentStatus.EXECUTING,

@@ -53,7 +53,9 @@ def transition(
     `fields` are written in the same UPDATE (paymentKey, approvedAt, failure, ...).
     """
     allowed = ALLOWED[to] if froms is None else frozenset(froms) & ALLOWED[to]
-    with transaction.atomic():
+    # No savepoint: callers run this inside their own transaction and let any error end
+    # it, so a savepoint would only add two round trips per transition.
+    with transaction.atomic(savepoint=False):
         if len(allowed) == 1:
             # One possible status: the conditional UPDATE alone decides, and tells which.
             (current,) = allowed
@@ -87,7 +89,7 @@ def record_creation(event: PaymentEvent, *, actor: str) -> None:
 def record_note(event_id: int, *, reason: str, actor: str, pg_code: str = "", pg_message: str = ""):
     """A history row that changes nothing (from = to): an operator's action that found the
     payment where it was, so the timeline still shows who looked and what the PG said."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         current = (
             PaymentEvent.objects.select_for_update()
             .filter(pk=event_id)

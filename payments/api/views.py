@@ -12,7 +12,11 @@ from config.api.pagination import CursorPage
 from gateways.base import get_gateway
 from payments.models import PaymentEvent, Purpose
 from payments.models import PaymentStatus as S
-from payments.selectors import payment_get_for_buyer, payment_list_for_buyer
+from payments.selectors import (
+    payment_get_for_buyer,
+    payment_list_for_buyer,
+    payment_status_for_buyer,
+)
 from payments.services.checkout import (
     CheckoutLine,
     IdempotencyKey,
@@ -202,13 +206,14 @@ class PaymentDetailApi(APIView):
             ]
 
     def get(self, request, order_id: str):
+        wait = preferred_wait(request)
+        if wait:  # wait on the status alone; lines and history are read once, at the end
+            event_id, status = payment_status_for_buyer(buyer=request.user, order_id=order_id)
+            if status in (S.EXECUTING, S.UNKNOWN):
+                payment_wait_outcome(event_id=event_id, timeout=wait)
         event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         if event is None:
             raise NotFound(f"No payment {order_id} for this member.")
-        wait = preferred_wait(request)
-        if wait and event.status in (S.EXECUTING, S.UNKNOWN):
-            payment_wait_outcome(event_id=event.pk, timeout=wait)
-            event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         return Response(self.OutputSerializer(event).data)
 
 

@@ -1,10 +1,10 @@
 """Confirm (DESIGN section 4, steps 1 to 6).
 
 1. the member's own payment (another member's orderId is a 404);
-2. client vs server: the amount must be what checkout stored, the paymentKey must not
-   belong to another order; a mismatch is a tamper attempt: FAILURE, stock released,
-   nothing sent to the PG;
-3. claim NOT_STARTED -> EXECUTING with the paymentKey, and commit;
+2. client vs server: the amount must be what checkout stored; a mismatch is a tamper
+   attempt: FAILURE, stock released, nothing sent to the PG;
+3. claim NOT_STARTED -> EXECUTING with the paymentKey, and commit; a paymentKey that
+   belongs to another order breaks its unique index, and is a tamper attempt as in 2;
 4. with no transaction open, confirm at the PG with this payment's own idempotency key,
    retrying transient errors with backoff and jitter inside a budget;
 5. PG vs server: orderId, paymentKey, amount and status must match; an approval for
@@ -30,7 +30,7 @@ from payments.metrics import CONFIRM_SECONDS, CONFIRMS
 from payments.models import OutboxMessage, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_restore_for
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.outcome import Outcome, outcome_fields, payment_record_outcome
 from payments.services.pg_calls import (
     call_with_retries,
     outcome_of_pg,
@@ -108,20 +108,6 @@ def _confirm(
         raise DomainError(
             400, "AMOUNT_MISMATCH", "The amount differs from the order's; the order was cancelled."
         )
-    if (
-        PaymentEvent.objects.filter(gateway=event.gateway, payment_key=payment_key)
-        .exclude(pk=event.pk)
-        .exists()
-    ):
-        _fail_tampered(
-            event, "PAYMENT_KEY_OF_ANOTHER_ORDER", "the paymentKey belongs to another order", actor
-        )
-        raise DomainError(
-            409,
-            "INVALID_STATE",
-            "This paymentKey belongs to another order; the order was cancelled.",
-        )
-
     try:
         with transaction.atomic(durable=True):
             claimed = transition(
@@ -136,9 +122,16 @@ def _confirm(
             if claimed is not None and respond_async:
                 OutboxMessage.objects.create(event_id=event.pk, kind=OutboxMessage.Kind.CONFIRM)
                 transaction.on_commit(lambda: _enqueue_confirm(event.pk))
-    except IntegrityError as exc:  # another order claimed this paymentKey at the same moment
+    except IntegrityError as exc:
+        # The key is unique per gateway: it belongs to another order (tampered, or two
+        # orders raced for one key). The claim rolled back; nothing was sent to the PG.
+        _fail_tampered(
+            event, "PAYMENT_KEY_OF_ANOTHER_ORDER", "the paymentKey belongs to another order", actor
+        )
         raise DomainError(
-            409, "INVALID_STATE", "This paymentKey belongs to another order."
+            409,
+            "INVALID_STATE",
+            "This paymentKey belongs to another order; the order was cancelled.",
         ) from exc
     if claimed is None:  # someone else moved it first: answer from where it is now
         event.refresh_from_db()
@@ -153,8 +146,13 @@ def _confirm(
         return event  # EXECUTING: a worker confirms it at the PG; the client polls GET
 
     outcome = payment_confirm_at_pg(event=event, payment_key=payment_key)
-    _record(event, outcome, actor)
-    event.refresh_from_db()
+    if _record(event, outcome, actor) and outcome.status == S.SUCCESS:
+        # Recorded by us, and nothing moves a SUCCESS but a refund: no need to re-read.
+        event.status = S.SUCCESS
+        for field, value in outcome_fields(outcome).items():
+            setattr(event, field, value)
+    else:
+        event.refresh_from_db()
     if event.status == S.FAILURE:
         raise DomainError(
             400,
@@ -188,11 +186,15 @@ def payment_confirm_owed(*, event_id: int, actor: str) -> str:
     )
     if leased:
         outcome = payment_confirm_at_pg(event=event, payment_key=event.payment_key)
-        _record(event, outcome, actor)
-        PaymentEvent.objects.filter(pk=event_id, lease_owner=owner).update(
-            lease_owner="", lease_until=None
-        )
-        event.refresh_from_db()
+        if _record(event, outcome, actor) and outcome.status != S.FAILURE:
+            event.status = outcome.status  # recording it gave the lease up too
+        else:
+            # Settled by someone else first, or a FAILURE whose stock restore may have
+            # found it approved after all: give the lease back, read where it is.
+            PaymentEvent.objects.filter(pk=event_id, lease_owner=owner).update(
+                lease_owner="", lease_until=None
+            )
+            event.refresh_from_db()
     if event.status != S.EXECUTING or leased:
         # Whatever was learnt is recorded (UNKNOWN belongs to recovery now): nothing owed.
         OutboxMessage.objects.filter(
@@ -233,11 +235,15 @@ def _enqueue_confirm(event_id: int) -> None:
         log.warning("confirm_enqueue_failed", event_id=event_id)
 
 
-def _record(event: PaymentEvent, outcome: Outcome, actor: str) -> None:
-    """Step 6, and the stock restore a FAILURE owes, tried at once."""
-    payment_record_outcome(event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING})
+def _record(event: PaymentEvent, outcome: Outcome, actor: str) -> bool:
+    """Step 6, and the stock restore a FAILURE owes, tried at once. False if the payment
+    had already left EXECUTING (recovery or a webhook settled it first)."""
+    recorded = payment_record_outcome(
+        event_id=event.pk, outcome=outcome, actor=actor, froms={S.EXECUTING}
+    )
     if outcome.status == S.FAILURE:
         compensation_restore_for(event_id=event.pk)
+    return recorded
 
 
 def payment_confirm_at_pg(*, event: PaymentEvent, payment_key: str) -> Outcome:

@@ -46,10 +46,8 @@ def payment_notify(event_id: int) -> None:
     notify(event_id)
 
 
-def payment_record_outcome(
-    *, event_id: int, outcome: Outcome, actor: str, froms: set[str] | None = None
-) -> bool:
-    """Apply the outcome if the payment is still in a state it may leave; False if not."""
+def outcome_fields(outcome: Outcome) -> dict:
+    """The payment's columns an outcome writes, besides its status."""
     # Whoever records an outcome also gives up any recovery lease on the payment.
     fields = {"lease_until": None, "lease_owner": ""}
     if outcome.retry_count is not None:
@@ -63,6 +61,14 @@ def payment_record_outcome(
         }
     elif outcome.status == S.UNKNOWN:
         fields |= {"next_attempt_at": outcome.next_attempt_at}
+    return fields
+
+
+def payment_record_outcome(
+    *, event_id: int, outcome: Outcome, actor: str, froms: set[str] | None = None
+) -> bool:
+    """Apply the outcome if the payment is still in a state it may leave; False if not."""
+    fields = outcome_fields(outcome)
     try:
         with transaction.atomic(durable=True):
             moved = transition(
@@ -115,25 +121,41 @@ def _close_compensation_of_false_failure(event_id: int) -> None:
 
 
 def _write_outbox(event_id: int) -> None:
-    event = PaymentEvent.objects.get(pk=event_id)
-    lines = list(event.lines.all())
-    ledger = {
-        "orderId": event.order_id,
-        "amount": event.total_amount,
-        "lines": [
-            {"lineId": line.id, "sellerId": line.seller_id, "amount": line.amount} for line in lines
-        ],
-    }
+    # One query: the payment joined to its lines (a LEFT JOIN: one row, lines None, if none).
+    rows = list(
+        PaymentEvent.objects.filter(pk=event_id)
+        .order_by("lines__id")
+        .values(
+            "order_id",
+            "total_amount",
+            "purpose",
+            "buyer_id",
+            "lines__id",
+            "lines__seller_id",
+            "lines__amount",
+        )
+    )
+    event = rows[0]
+    lines = [
+        {
+            "lineId": row["lines__id"],
+            "sellerId": row["lines__seller_id"],
+            "amount": row["lines__amount"],
+        }
+        for row in rows
+        if row["lines__id"] is not None
+    ]
+    ledger = {"orderId": event["order_id"], "amount": event["total_amount"], "lines": lines}
     messages = [OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.LEDGER, payload=ledger)]
-    if event.purpose == Purpose.POINT_CHARGE:
-        points = {"memberId": event.buyer_id, "amount": event.total_amount}
+    if event["purpose"] == Purpose.POINT_CHARGE:
+        points = {"memberId": event["buyer_id"], "amount": event["total_amount"]}
         messages.append(
             OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.POINTS, payload=points)
         )
     else:
         by_seller: dict[int, int] = {}
         for line in lines:
-            by_seller[line.seller_id] = by_seller.get(line.seller_id, 0) + line.amount
+            by_seller[line["sellerId"]] = by_seller.get(line["sellerId"], 0) + line["amount"]
         wallet = {"sellers": [{"sellerId": s, "amount": a} for s, a in sorted(by_seller.items())]}
         messages.append(
             OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.WALLET, payload=wallet)
