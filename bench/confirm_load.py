@@ -36,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ConnectionSampler, Stack
+from bench.stack import ConnectionSampler, Stack, machine_speed_ms, py_spy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_IN_FLIGHT = 3000
@@ -172,7 +172,8 @@ class Unexpected(Exception):
 async def offer(shop: Shop, rate: float, seconds: float) -> None:
     """Start iterations at `rate` per second for `seconds`, then wait for the stragglers."""
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
+    # A shop gives up on a call after 30 s (ten times the highest PG latency here).
+    timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         shop.session = session
         running: set[asyncio.Task] = set()
@@ -190,39 +191,16 @@ async def offer(shop: Shop, rate: float, seconds: float) -> None:
             running.add(task)
             task.add_done_callback(running.discard)
         if running:
-            await asyncio.wait(running, timeout=90)
+            await asyncio.wait(running, timeout=45)
 
 
 def profile(stack: Stack, scenario: Scenario, seconds: float) -> list:
     """py-spy on web (and worker) for the measured run: collapsed stacks in results/."""
-    import subprocess
-
-    spies = []
-    for name in ("web", "worker"):
-        if name in stack.procs:
-            out = RESULTS / f"profile-{scenario.name}-{name}.txt"
-            spies.append(
-                subprocess.Popen(
-                    [
-                        str(Path(sys.executable).parent / "py-spy"),
-                        "record",
-                        "--format",
-                        "raw",
-                        "--subprocesses",
-                        "--nonblocking",
-                        "--gil",
-                        "--duration",
-                        str(int(seconds)),
-                        "--output",
-                        str(out),
-                        "--pid",
-                        str(stack.procs[name].pid),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-    return spies
+    return [
+        py_spy(stack.procs[name].pid, RESULTS / f"profile-{scenario.name}-{name}.txt", seconds)
+        for name in ("web", "worker")
+        if name in stack.procs
+    ]
 
 
 def run(
@@ -276,6 +254,8 @@ def report(rows: list[dict], args) -> None:
     (RESULTS / "confirm.json").write_text(json.dumps(rows, indent=2))
     lines = [
         f"# Confirm under PG latency ({args.rate:g} iterations/s offered for {args.seconds:g} s)",
+        "",
+        f"Machine speed: {machine_speed_ms()} ms for bench/stack.py's reference loop.",
         "",
         "| scenario | achieved/s | errors | dropped | confirm p50 / p95 / p99 ms "
         "| end-to-end p95 ms | peak DB conns | CPU ms/iteration | web RSS MB |",

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import Stack
+from bench.stack import Stack, machine_speed_ms, py_spy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -88,7 +89,7 @@ for start in range(0, len(rows), 2000):
     )
 
 
-def converge(payments: int, workers: int) -> dict:
+def converge(payments: int, workers: int, with_profile: bool = False) -> dict:
     stack = Stack(
         worker_threads=100,
         extra_env={
@@ -107,6 +108,10 @@ def converge(payments: int, workers: int) -> dict:
             stack.start_worker(f"worker{n + 1}", threads=100)
         cpu_before = stack.cpu()
         started = time.monotonic()
+        spy = None
+        if with_profile:  # the first worker, until convergence
+            output = RESULTS / f"profile-recovery-{workers}-worker.txt"
+            spy = py_spy(stack.procs["worker1"].pid, output)
         stack._spawn(
             "beat",
             [
@@ -128,6 +133,9 @@ def converge(payments: int, workers: int) -> dict:
             ][0]
         seconds = time.monotonic() - started
         spent = stack.cpu()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on an interrupt
+            spy.wait()
         success = stack.sql("SELECT COUNT(*) FROM payments_paymentevent WHERE status='SUCCESS'")[0][
             0
         ]
@@ -234,7 +242,12 @@ FROM seq_1_to_{count}
 def report(rows: list[dict]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "recovery.json").write_text(json.dumps(rows, indent=2))
-    lines = ["# Recovery at scale", ""]
+    lines = [
+        "# Recovery at scale",
+        "",
+        f"Machine speed: {machine_speed_ms()} ms for bench/stack.py's reference loop.",
+        "",
+    ]
     converged = [r for r in rows if "workers" in r]
     if converged:
         lines += [
@@ -268,12 +281,14 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=10_000)
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--only", default="converge,scan")
+    parser.add_argument("--workers", default="1,2", help="worker counts to converge with")
+    parser.add_argument("--profile", action="store_true", help="py-spy the first worker")
     args = parser.parse_args()
     rows = []
     if "converge" in args.only:
-        for workers in (1, 2):
+        for workers in [int(n) for n in args.workers.split(",")]:
             print(f"recovering {args.payments} payments with {workers} worker(s) ...", flush=True)
-            rows.append(converge(args.payments, workers))
+            rows.append(converge(args.payments, workers, args.profile))
     if "scan" in args.only:
         print(f"recovery scan with {args.finished} finished payments ...", flush=True)
         rows.append(scan_cost(args.finished))
