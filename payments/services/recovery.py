@@ -202,14 +202,16 @@ def recovery_attempt_many(
             asked.append((event, *_decide(event)))
     results = []
     for event, decision, found in asked:
-        with _about(event):
+        # The decision rides on the payment_outcome line its recording logs: one line per
+        # payment, not two (log lines were a sixth of a recovery worker's CPU).
+        with _about(event, recovery_action=decision.action, attempt=event.retry_count + 1):
             results.append(_settle(event, decision, found, owner, actor, dry_run))
     return results
 
 
-def _about(event: PaymentEvent):
+def _about(event: PaymentEvent, **more):
     return structlog.contextvars.bound_contextvars(
-        orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key
+        orderId=event.order_id, gateway=event.gateway, paymentKey=event.payment_key, **more
     )
 
 
@@ -221,12 +223,6 @@ def _decide(event: PaymentEvent) -> tuple[Decision, GatewayPayment | None]:
         decision, found = _ask_and_decide(event)
         if decision.action == Action.BACK_OFF:
             decision = Decision(Action.NEEDS_ATTENTION, "RECOVERY_BUDGET_SPENT", decision.pg_code)
-    log.info(
-        "recovery_decision",
-        action=decision.action,
-        reason=decision.reason,
-        attempt=event.retry_count + 1,
-    )
     return decision, found
 
 
@@ -240,8 +236,11 @@ def _settle(
 ) -> AttemptResult:
     if dry_run:
         _release(event, owner)
+        log.info("recovery_decision", reason=decision.reason, dry_run=True)
         return AttemptResult(event.order_id, decision.action, event.status)
     outcome, recorded = _apply(event, decision, found, actor)
+    if not recorded:  # else payment_outcome said it, with the decision bound
+        log.info("recovery_decision", reason=decision.reason, recorded=False)
     if recorded and outcome.status != S.FAILURE:
         event.status = outcome.status  # and the lease is given up with it
     else:

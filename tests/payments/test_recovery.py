@@ -45,6 +45,22 @@ def test_an_approval_whose_answer_was_lost_becomes_success(member_client, sandbo
     ] == ["UNKNOWN", "SUCCESS"]
 
 
+def test_a_recovered_payment_logs_one_outcome_line_that_carries_the_decision(
+    member_client, sandbox, product, json_log
+):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+
+    recover()
+
+    mine = [line for line in json_log() if line.get("orderId") == event.order_id]
+    outcomes = [
+        line for line in mine if line["event"] == "payment_outcome" and line["status"] == "SUCCESS"
+    ]
+    assert [(o.get("recovery_action"), o.get("attempt")) for o in outcomes] == [("SUCCESS", 1)]
+    assert outcomes[0]["paymentKey"] == event.payment_key
+    assert not [line for line in mine if line["event"] == "recovery_decision"]
+
+
 def test_a_confirm_that_never_reached_the_pg_is_confirmed_again_with_the_same_key(
     member_client, sandbox, product
 ):
