@@ -36,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ConnectionSampler, Stack, machine_speed_ms, py_spy
+from bench.stack import ConnectionSampler, PySpy, Stack, machine_speed_ms
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_IN_FLIGHT = 3000
@@ -197,7 +197,7 @@ async def offer(shop: Shop, rate: float, seconds: float) -> None:
 def profile(stack: Stack, scenario: Scenario, seconds: float) -> list:
     """py-spy on web (and worker) for the measured run: collapsed stacks in results/."""
     return [
-        py_spy(stack.procs[name].pid, RESULTS / f"profile-{scenario.name}-{name}.txt", seconds)
+        PySpy(stack.procs[name].pid, RESULTS / f"profile-{scenario.name}-{name}.txt", seconds)
         for name in ("web", "worker")
         if name in stack.procs
     ]
@@ -231,7 +231,7 @@ def run(
         }
         result.cpu_seconds = sum(result.cpu_by_process.values())
         for spy in spies:
-            spy.wait(60)
+            spy.stop()
         result.peak_db_connections = sampler.used
         result.web_rss_mb = stack.web_rss_mb()
         row = result.summary()

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import base64
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import Stack, machine_speed_ms, py_spy
+from bench.stack import PySpy, Stack, machine_speed_ms
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -111,7 +110,7 @@ def converge(payments: int, workers: int, with_profile: bool = False) -> dict:
         spy = None
         if with_profile:  # the first worker, until convergence
             output = RESULTS / f"profile-recovery-{workers}-worker.txt"
-            spy = py_spy(stack.procs["worker1"].pid, output)
+            spy = PySpy(stack.procs["worker1"].pid, output)
         stack._spawn(
             "beat",
             [
@@ -134,8 +133,7 @@ def converge(payments: int, workers: int, with_profile: bool = False) -> dict:
         seconds = time.monotonic() - started
         spent = stack.cpu()
         if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its output on an interrupt
-            spy.wait()
+            spy.stop()
         success = stack.sql("SELECT COUNT(*) FROM payments_paymentevent WHERE status='SUCCESS'")[0][
             0
         ]

@@ -43,28 +43,43 @@ def machine_speed_ms() -> float:
     return round(best * 1000)
 
 
-def py_spy(pid: int, output: Path, seconds: float | None = None) -> subprocess.Popen:
+class PySpy:
     """py-spy recording a process and its children (collapsed stacks, samples holding the
-    GIL) for `seconds`, or until sent SIGINT. Needs `pip install py-spy`."""
-    duration = ["--duration", str(int(seconds))] if seconds else []
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--format",
-            "raw",
-            "--subprocesses",
-            "--nonblocking",
-            "--gil",
-            *duration,
-            "--output",
-            str(output),
-            "--pid",
-            str(pid),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    GIL) for `seconds`, or until stop(). Needs `pip install 'py-spy==0.4.0'` (0.4.3 cannot
+    find the Python version of this machine's interpreter and records nothing)."""
+
+    def __init__(self, pid: int, output: Path, seconds: float | None = None):
+        self.output, self.seconds = output, seconds
+        self.errors = output.with_suffix(".log")
+        duration = ["--duration", str(int(seconds))] if seconds else []
+        with open(self.errors, "w") as errors:
+            self.process = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--format",
+                    "raw",
+                    "--subprocesses",
+                    "--nonblocking",
+                    "--gil",
+                    *duration,
+                    "--output",
+                    str(output),
+                    "--pid",
+                    str(pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+
+    def stop(self) -> None:
+        """Wait for the recording (interrupting an open-ended one); say so if it failed."""
+        if self.seconds is None:
+            self.process.send_signal(signal.SIGINT)  # py-spy writes its output on an interrupt
+        self.process.wait(60)
+        if not self.output.exists():
+            said = self.errors.read_text().strip().splitlines() or ["no message"]
+            print(f"  py-spy wrote no profile ({said[0]}); see {self.errors}")
 
 
 def free_port() -> int:
