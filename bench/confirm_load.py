@@ -283,8 +283,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.warmup = 50, 5, 2
+    names = args.only.split(",")
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    if not (args.rate > 0 and args.seconds > 0 and args.warmup >= 0):
+        parser.error("--rate and --seconds must be above 0, --warmup at least 0")
     rows = []
-    for name in args.only.split(","):
+    for name in names:
         print(f"scenario {name} ...", flush=True)
         rows.append(run(SCENARIOS[name], args.rate, args.seconds, args.warmup, args.profile))
     report(rows, args)

@@ -274,20 +274,39 @@ def report(rows: list[dict]) -> None:
     print("\n".join(lines))
 
 
+def positive(text: str) -> int:
+    """A whole number above 0, for argparse."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return number
+
+
+def counts(text: str) -> list[int]:
+    """Comma-separated whole numbers above 0 ("1,2"), for argparse."""
+    return [positive(part) for part in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--payments", type=int, default=10_000)
-    parser.add_argument("--finished", type=int, default=1_000_000)
-    parser.add_argument("--only", default="converge,scan")
-    parser.add_argument("--workers", default="1,2", help="worker counts to converge with")
+    parser.add_argument("--payments", type=positive, default=10_000)
+    parser.add_argument("--finished", type=positive, default=1_000_000)
+    parser.add_argument("--only", default="converge,scan", help="converge, scan or both")
+    parser.add_argument("--workers", type=counts, default=[1, 2], help="worker counts: 1,2")
     parser.add_argument("--profile", action="store_true", help="py-spy the first worker")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if not parts <= {"converge", "scan"}:
+        parser.error(f"--only {args.only!r}: converge, scan, or converge,scan")
     rows = []
-    if "converge" in args.only:
-        for workers in [int(n) for n in args.workers.split(",")]:
+    if "converge" in parts:
+        for workers in args.workers:
             print(f"recovering {args.payments} payments with {workers} worker(s) ...", flush=True)
             rows.append(converge(args.payments, workers, args.profile))
-    if "scan" in args.only:
+    if "scan" in parts:
         print(f"recovery scan with {args.finished} finished payments ...", flush=True)
         rows.append(scan_cost(args.finished))
     report(rows)
