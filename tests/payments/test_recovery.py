@@ -251,3 +251,46 @@ def test_a_batch_asking_a_slow_pg_gives_back_what_it_cannot_reach_in_time(
     last = PaymentEvent.objects.get(pk=events[2].pk)
     assert (last.status, last.lease_owner, last.lease_until) == ("UNKNOWN", "", None)
     assert sandbox.requests_for(last.order_id, "lookup") == []
+
+
+def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
+    member_client, sandbox, monkeypatch
+):
+    """A webhook records the approval while the batch is still asking the PG about others:
+    recovery's own record finds it moved and writes nothing (no second outbox, no history)."""
+    from payments.services import recovery
+    from payments.services.outcome import approved
+
+    product = ProductFactory(price=5000, stock=10)
+    events = [
+        unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+        for _ in range(2)
+    ]
+    decide = recovery._decide
+
+    def decide_then_a_webhook_wins(event):
+        decision, found = decide(event)
+        if event.pk == events[0].pk:
+            assert recovery.payment_record_outcome(
+                event_id=event.pk,
+                outcome=approved("WEBHOOK_VERIFIED", "DONE", found),
+                actor="webhook",
+                froms={"UNKNOWN"},
+            )
+        return decision, found
+
+    monkeypatch.setattr(recovery, "_decide", decide_then_a_webhook_wins)
+    owner = new_lease_owner()
+    claimed = recovery_claim(owner=owner, limit=2)
+
+    results = recovery_attempt_many(event_ids=claimed, owner=owner, actor="worker")
+
+    assert [r.status for r in results] == ["SUCCESS", "SUCCESS"]
+    first = PaymentEvent.objects.get(pk=events[0].pk)
+    assert (first.status, first.lease_owner, first.lease_until) == ("SUCCESS", "", None)
+    history = PaymentHistory.objects.filter(event=first, to_status="SUCCESS")
+    assert list(history.values_list("actor", flat=True)) == ["webhook"]
+    for event in events:
+        assert sorted(event.outbox.values_list("kind", flat=True)) == ["LEDGER", "WALLET"]
+    product.refresh_from_db()
+    assert product.stock == 8 and not CompensationJob.objects.exists()
