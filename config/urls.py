@@ -1,12 +1,10 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path, register_converter
 
 from config.api import errors
 from config.api.converters import IdConverter
 from config.api.health import HealthzApi, ReadyzApi
 from config.metrics import metrics_view
-from payments import shop
 
 register_converter(IdConverter, "id")
 
@@ -20,16 +18,7 @@ urlpatterns = [
     path("api/v1/", include("payments.api.urls")),
     re_path(r"^api/", errors.api_route_not_found),
     # The demo shop (server-rendered pages over the same services).
-    path("shop/", shop.shop_home, name="shop-home"),
-    path("shop/buy", shop.shop_buy, name="shop-buy"),
-    path("shop/payments/success", shop.shop_payment_success, name="shop-success"),
-    path("shop/payments/fail", shop.shop_payment_fail, name="shop-fail"),
-    path(
-        "shop/login",
-        auth_views.LoginView.as_view(template_name="shop/login.html", next_page="/shop/"),
-        name="shop-login",
-    ),
-    path("shop/logout", auth_views.LogoutView.as_view(next_page="/shop/"), name="shop-logout"),
+    path("shop/", include("payments.shop_urls")),
 ]
 
 handler400 = errors.bad_request

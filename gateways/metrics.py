@@ -6,7 +6,7 @@ Celery process writes its own file and /metrics sums them (config/metrics.py).
 
 from prometheus_client import Counter, Histogram
 
-LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30)
+from config.metrics import LATENCY_BUCKETS
 
 PG_CALLS = Counter(
     "pg_calls_total", "Requests sent to a PG, by gateway and operation", ["gateway", "operation"]

@@ -7,6 +7,7 @@ operators" group has them, "payment viewers" do not), and leave a PaymentHistory
 the operator's name plus an entry in Django's admin log.
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -21,6 +22,7 @@ from payments.models import (
     PaymentStatus,
     WebhookEvent,
 )
+from payments.selectors import payment_finished_recently, payment_operations_summary
 from payments.services.operator import (
     compensation_operator_retry,
     payment_operator_recheck,
@@ -42,6 +44,17 @@ OPERATIONS = {
         "Retry the stock restore",
     ),
 }
+
+
+def operations_index_context(request) -> dict:
+    """The admin index's payment numbers (settings.ADMIN_INDEX_CONTEXT), for those who may
+    see payments."""
+    if not request.user.has_perm("payments.view_paymentevent"):
+        return {}
+    summary = payment_operations_summary()
+    summary["finished_last_hour"] = payment_finished_recently(hours=1)
+    summary["stuck_minutes"] = settings.PAYMENT_STUCK_SECONDS // 60
+    return {"operations": summary}
 
 
 class ReadOnlyMixin:

@@ -4,7 +4,8 @@ from the database at scrape time (correct whichever process did the work)."""
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from gateways.metrics import LATENCY_BUCKETS
+from config.metrics import LATENCY_BUCKETS
+from payments.selectors import payment_operations_summary
 
 CONFIRMS = Counter(
     "payment_confirms_total",
@@ -30,14 +31,12 @@ COMPENSATIONS = Counter(
 
 
 class PaymentGauges:
-    """A collector: the operator's numbers (payments.selectors), computed per scrape."""
+    """A collector (settings.METRICS_COLLECTORS): the operator's numbers, computed per scrape."""
 
     def describe(self):
         return []  # computed per scrape: never collected at registration time
 
     def collect(self):
-        from payments.selectors import payment_operations_summary
-
         summary = payment_operations_summary()
         by_status = GaugeMetricFamily(
             "payments_by_status",

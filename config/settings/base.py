@@ -46,6 +46,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# What the apps add to the wiring in config/ (dotted paths, so config imports no app):
+# gauges computed at each /metrics scrape, and context for the admin's index page.
+METRICS_COLLECTORS = ["payments.metrics.PaymentGauges"]
+ADMIN_INDEX_CONTEXT = ["payments.admin.operations_index_context"]
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 

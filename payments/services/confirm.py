@@ -38,6 +38,7 @@ from payments.services.pg_calls import (
     unknown_outcome,
     verify_decline,
 )
+from payments.services.queue import CONFIRM_PAYMENT, enqueue
 from payments.states import transition
 
 log = structlog.get_logger(__name__)
@@ -227,12 +228,7 @@ def payment_confirm_relay(*, limit: int = 500) -> int:
 
 
 def _enqueue_confirm(event_id: int) -> None:
-    from payments.tasks import confirm_payment
-
-    try:
-        confirm_payment.delay(event_id)
-    except Exception:
-        log.warning("confirm_enqueue_failed", event_id=event_id)
+    enqueue(CONFIRM_PAYMENT, event_id)
 
 
 def _record(event: PaymentEvent, outcome: Outcome, actor: str) -> bool:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from gateways.types import GatewayPayment
 from payments.models import CompensationJob, OutboxMessage, PaymentEvent, Purpose
 from payments.models import PaymentStatus as S
+from payments.services.waiting import payment_notify
 from payments.states import transition
 
 log = structlog.get_logger(__name__)
@@ -37,13 +38,6 @@ def approved(reason: str, pg_code: str, pg: GatewayPayment) -> Outcome:
 
 class _AlreadyRestored(Exception):
     """A false failure turned out approved, but its stock is already back on sale."""
-
-
-def payment_notify(event_id: int) -> None:
-    # Imported here: waiting -> pg_calls -> outcome would be a cycle at import time.
-    from payments.services.waiting import payment_notify as notify
-
-    notify(event_id)
 
 
 def outcome_fields(outcome: Outcome) -> dict:

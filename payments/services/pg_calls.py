@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
+from config.db.connections import release_db_connections
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
 from gateways.types import CancelRequest, GatewayPayment, PaymentRef
@@ -95,19 +95,6 @@ def call_with_retries(call):
                 raise
             log.info("pg_retry", attempt=attempt, pause_s=round(pause, 3))
             time.sleep(pause)
-
-
-def release_db_connections() -> None:
-    """Give database connections back before waiting on a PG.
-
-    A request or worker thread waiting seconds for a PG must not hold a connection the
-    whole time, or throughput is capped at connections / latency (and MariaDB's
-    max_connections). Django opens a fresh one at the next query. Connections inside a
-    transaction are kept (a test's wrapping transaction; a real one is refused anyway).
-    """
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close()
 
 
 def unknown_outcome(reason: str, exc: pg_errors.GatewayError) -> Outcome:

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from config.db.connections import release_db_connections
 from gateways import errors as pg_errors
 from gateways.base import get_gateway
 from gateways.types import ConfirmRequest, GatewayPayment
@@ -45,7 +46,6 @@ from payments.services.pg_calls import (
     call_with_retries,
     outcome_of_pg,
     payment_ref,
-    release_db_connections,
     verify_decline,
 )
 from payments.services.verdict import Verdict, payment_judge

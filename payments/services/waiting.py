@@ -14,8 +14,8 @@ from functools import cache
 import structlog
 from django.conf import settings
 
+from config.db.connections import release_db_connections
 from payments.models import PaymentEvent
-from payments.services.pg_calls import release_db_connections
 
 log = structlog.get_logger(__name__)
 

@@ -21,6 +21,7 @@ from gateways.errors import InvalidWebhook, UnsupportedGateway
 from gateways.types import WebhookNotice
 from payments.models import PaymentEvent, WebhookEvent
 from payments.models import PaymentStatus as S
+from payments.services.queue import PROCESS_WEBHOOK, enqueue
 from payments.services.recovery import recovery_attempt, recovery_claim
 
 log = structlog.get_logger(__name__)
@@ -39,12 +40,7 @@ def webhook_accept(*, gateway: str, body: bytes) -> tuple[str, str]:
         raise DomainError(400, "INVALID_REQUEST", f"not a {gateway} notification: {exc}") from exc
     stored = webhook_receive(gateway=gateway, notice=notice)
     if stored is not None:
-        try:
-            from payments.tasks import process_webhook
-
-            process_webhook.delay(stored.pk)
-        except Exception:
-            log.warning("webhook_enqueue_failed", webhook_id=stored.pk)
+        enqueue(PROCESS_WEBHOOK, stored.pk)
     return pg.webhook_ack()
 
 

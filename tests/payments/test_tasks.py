@@ -3,6 +3,7 @@ from django.conf import settings
 
 from config.celery_app import app
 from payments import tasks
+from payments.services import queue
 from tests.factories import ProductFactory
 from tests.payments.helpers import checkout
 
@@ -14,6 +15,12 @@ def test_every_periodic_task_exists_and_expires_before_the_next_run():
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in app.tasks, name
         assert 0 < entry["options"]["expires"] < entry["schedule"], name
+
+
+def test_every_task_a_service_queues_by_name_is_registered():
+    app.loader.import_default_modules()
+    for name in (queue.CONFIRM_PAYMENT, queue.PROCESS_WEBHOOK):
+        assert name in app.tasks, name
 
 
 def test_the_periodic_tasks_run_their_services(member_client, settings):
