@@ -1,13 +1,12 @@
 class DomainError(Exception):
-    """A refusal a service can raise with the API's code; the API layer renders it.
+    """A refusal a service raises: a stable code, a message, and fields to show with them.
 
-    Services stay free of DRF: config.api.errors.api_exception_handler turns this into
-    {"code", "message", ...extra} with `http_status`.
+    Services know nothing of HTTP: the API's exception handler (config/api/errors.py) maps
+    the code to a status with one table, and the shop pages read the same table.
     """
 
-    def __init__(self, http_status: int, code: str, message: str, **extra):
+    def __init__(self, code: str, message: str, **extra):
         super().__init__(f"{code}: {message}")
-        self.http_status = http_status
         self.code = code
         self.message = message
         self.extra = extra

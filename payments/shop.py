@@ -18,9 +18,10 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.api.errors import http_status_of
 from config.errors import DomainError
 from payments.models import Purpose
-from payments.services.checkout import CheckoutLine, payment_checkout
+from payments.services.checkout import payment_checkout
 from payments.services.confirm import payment_confirm
 from products.selectors import product_list
 
@@ -42,31 +43,21 @@ def shop_buy(request):
             buyer=request.user,
             gateway="toss",
             purpose=Purpose.GOODS,
-            lines=[CheckoutLine(product_id, quantity)],
+            lines=[(product_id, quantity)],
             amount=None,
             render=_window_params,
         )
     except (KeyError, ValueError):
-        return render(
-            request,
-            "shop/result.html",
-            {"title": "잘못된 요청", "message": "상품과 수량을 확인하세요."},
-            status=400,
-        )
+        return _result(request, "잘못된 요청", "상품과 수량을 확인하세요.", status=400)
     except DomainError as exc:
-        return render(
-            request,
-            "shop/result.html",
-            {"title": "주문할 수 없습니다", "message": exc.message},
-            status=exc.http_status,
-        )
+        return _result(request, "주문할 수 없습니다", exc.message, status=http_status_of(exc))
     window = settings.PG_SANDBOX_URL.rstrip("/") + "/toss/window?" + urlencode(answer)
     return HttpResponseRedirect(window)
 
 
-def _window_params(event) -> dict:
+def _window_params(event, pg_config: dict) -> dict:
     return {
-        "clientKey": settings.PAYMENT_GATEWAYS["toss"]["CLIENT_KEY"],
+        **pg_config,
         "orderId": event.order_id,
         "amount": event.total_amount,
         "orderName": event.order_name,
@@ -88,30 +79,24 @@ def shop_payment_success(request):
             actor="shop",
         )
     except (KeyError, ValueError):
-        return render(
-            request,
-            "shop/result.html",
-            {"title": "잘못된 요청", "message": "결제 정보가 없습니다."},
-            status=400,
-        )
+        return _result(request, "잘못된 요청", "결제 정보가 없습니다.", status=400)
     except DomainError as exc:
         message = exc.extra.get("pgMessage") or exc.message
-        return render(
-            request,
-            "shop/result.html",
-            {"title": "결제 실패", "message": message},
-            status=exc.http_status,
+        return _result(request, "결제 실패", message, status=http_status_of(exc))
+    if event.status == "SUCCESS":
+        return _result(
+            request, "결제 완료", f"{event.order_name}: {event.total_amount:,}원", event=event
         )
-    title = "결제 완료" if event.status == "SUCCESS" else "결제 확인 중"
-    message = (
-        f"{event.order_name}: {event.total_amount:,}원"
-        if event.status == "SUCCESS"
-        else "결제 결과를 확인하고 있습니다. 잠시 후 주문 내역에서 확인하세요."
-    )
-    return render(request, "shop/result.html", {"title": title, "message": message, "event": event})
+    message = "결제 결과를 확인하고 있습니다. 잠시 후 주문 내역에서 확인하세요."
+    return _result(request, "결제 확인 중", message, event=event)
 
 
 @require_GET
 def shop_payment_fail(request):
     message = request.GET.get("message", "결제가 취소되었습니다.")[:200]
-    return render(request, "shop/result.html", {"title": "결제 취소", "message": message})
+    return _result(request, "결제 취소", message)
+
+
+def _result(request, title: str, message: str, *, status: int = 200, event=None):
+    context = {"title": title, "message": message, "event": event}
+    return render(request, "shop/result.html", context, status=status)

@@ -9,3 +9,8 @@ def product_list() -> QuerySet[Product]:
 
 def product_get(*, product_id: int) -> Product | None:
     return Product.objects.filter(pk=product_id).first()
+
+
+def product_in_bulk(*, ids: list[int]) -> dict[int, Product]:
+    """The products with these ids, by id (unknown ids are absent)."""
+    return Product.objects.in_bulk(ids)

@@ -56,11 +56,11 @@ def build_payment(sandbox: str) -> tuple[int, str]:
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from gateways.base import get_gateway
     from members.models import Member
-    from payments.services.checkout import CheckoutLine, payment_checkout
+    from payments.services.checkout import payment_checkout
     from payments.services.confirm import payment_confirm
     from payments.services.operator import payment_operator_recheck
+    from payments.services.pg import pg_read_webhook
     from payments.services.recovery import recovery_attempt, recovery_claim
     from payments.services.webhooks import webhook_process, webhook_receive
     from products.models import Product, Seller
@@ -77,9 +77,9 @@ def build_payment(sandbox: str) -> tuple[int, str]:
         buyer=buyer,
         gateway="toss",
         purpose="GOODS",
-        lines=[CheckoutLine(product.id, 2)],
+        lines=[(product.id, 2)],
         amount=None,
-        render=lambda event: {"orderId": event.order_id, "amount": event.total_amount},
+        render=lambda event, pg_config: {"orderId": event.order_id, "amount": event.total_amount},
     )
     order_id = answer["orderId"]
     http = requests.Session()
@@ -100,10 +100,11 @@ def build_payment(sandbox: str) -> tuple[int, str]:
     http.delete(f"{sandbox}/sandbox/faults")
     # The PG's webhook arrives while the payment is in doubt...
     payment = http.get(f"{sandbox}/toss/v1/payments/{key}", auth=_toss_auth()).json()
-    notice = get_gateway("toss").parse_webhook(
+    notice, _ = pg_read_webhook(
+        "toss",
         json.dumps(
             {"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "now", "data": payment}
-        ).encode()
+        ).encode(),
     )
     webhook = webhook_receive(gateway="toss", notice=notice)
     # ...but recovery gets there first, asks the PG, and records SUCCESS.

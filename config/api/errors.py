@@ -18,15 +18,29 @@ from config.errors import DomainError
 log = structlog.get_logger(__name__)
 
 
-class ApiError(exceptions.APIException):
-    """A business error with a stable code, e.g. ApiError(409, "OUT_OF_STOCK", "...")."""
+# A DomainError's code -> the HTTP status it is answered with. Every code a service or
+# view raises is here (tests/config/test_errors.py checks the code base against it).
+STATUS_OF_CODE: dict[str, int] = {
+    "INVALID_REQUEST": 400,
+    "AMOUNT_MISMATCH": 400,
+    "PAYMENT_REJECTED": 400,
+    "UNSUPPORTED_GATEWAY": 400,
+    "UNAUTHENTICATED": 401,
+    "NOT_FOUND": 404,
+    "OUT_OF_STOCK": 409,
+    "INVALID_STATE": 409,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "GATEWAY_UNAVAILABLE": 503,
+}
 
-    def __init__(self, http_status: int, code: str, message: str, **extra: Any):
-        super().__init__(detail=message, code=code)
-        self.status_code = http_status
-        self.code = code
-        self.message = message
-        self.extra = extra
+
+def http_status_of(error: DomainError) -> int:
+    """The status a DomainError is answered with; an unlisted code is a bug, answered 400."""
+    status_code = STATUS_OF_CODE.get(error.code)
+    if status_code is None:
+        log.error("domain_error_without_status", code=error.code)
+        return status.HTTP_400_BAD_REQUEST
+    return status_code
 
 
 # DRF exception class -> our code. Order matters only for subclasses (none overlap here).
@@ -60,15 +74,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Any:
     # DRF's handler turns Http404/PermissionDenied into API exceptions, sets the auth
     # and Retry-After headers, and rolls back a surrounding atomic block.
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=http_status_of(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Django's handler500 answers in JSON and logs it.
         return None
-
-    if isinstance(exc, ApiError):
-        response.data = error_body(exc.code, exc.message, **exc.extra)
-        return response
 
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
     if code is None:

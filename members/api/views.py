@@ -6,8 +6,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.errors import ApiError
 from config.api.throttling import AuthRateThrottle
+from config.errors import DomainError
 from members.services import EmailTaken, member_create, member_login_token
 
 
@@ -53,7 +53,7 @@ class MemberLoginApi(APIView):
         data.is_valid(raise_exception=True)
         token = member_login_token(request=request, **data.validated_data)
         if token is None:
-            raise ApiError(401, "UNAUTHENTICATED", "Email or password is wrong.")
+            raise DomainError("UNAUTHENTICATED", "Email or password is wrong.")
         login(request._request, token.user)  # the session, for the shop pages
         return Response({"token": token.key})
 

@@ -1,3 +1,6 @@
+"""The payments API: one small APIView per operation, each with its own serializers,
+calling one service or selector. HTTP stays here; the services know nothing of it."""
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.http import HttpResponse
@@ -9,27 +12,29 @@ from rest_framework.views import APIView
 
 from config.api.fields import StrictIntegerField
 from config.api.pagination import CursorPage
-from gateways.base import get_gateway
-from payments.models import PaymentEvent, Purpose
+from config.api.prefer import preferred_wait, prefers_async
+from payments.api.idempotency import idempotency_key
 from payments.models import PaymentStatus as S
+from payments.models import Purpose
 from payments.selectors import (
     payment_get_for_buyer,
     payment_list_for_buyer,
     payment_status_for_buyer,
 )
-from payments.services.checkout import (
-    CheckoutLine,
-    IdempotencyKey,
-    payment_checkout,
-    request_fingerprint,
-)
-from payments.services.confirm import payment_confirm
+from payments.services.checkout import payment_checkout
+from payments.services.confirm import IN_DOUBT, payment_confirm, payment_confirm_async
 from payments.services.waiting import payment_wait_outcome
 from payments.services.webhooks import webhook_accept
 
 ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
 MAX_ID = 10**18 - 1
 MAX_AMOUNT = 10**12
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class LineSerializer(serializers.Serializer):
@@ -89,68 +94,33 @@ class PaymentCheckoutApi(APIView):
                     raise ValidationError({"items": ["not allowed for POINT_CHARGE"]})
             return data
 
+    class OutputSerializer(serializers.Serializer):
+        """The new payment, and what the frontend needs to open the PG's window."""
+
+        orderId = serializers.CharField(source="order_id")
+        orderName = serializers.CharField(source="order_name")
+        amount = serializers.IntegerField(source="total_amount")
+        gateway = serializers.CharField()
+        purpose = serializers.CharField()
+        status = serializers.CharField()
+
+        @classmethod
+        def render(cls, event, pg_config: dict) -> dict:
+            urls = {"successUrl": settings.SHOP_SUCCESS_URL, "failUrl": settings.SHOP_FAIL_URL}
+            return {**cls(event).data, **pg_config, **urls}
+
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        body = data.validated_data
+        body = validated(self.InputSerializer, request.data)
         answer, _ = payment_checkout(
             buyer=request.user,
             gateway=body["gateway"],
             purpose=body["purpose"],
-            lines=[CheckoutLine(i["productId"], i["quantity"]) for i in body.get("items", [])],
+            lines=[(item["productId"], item["quantity"]) for item in body.get("items", [])],
             amount=body.get("amount"),
-            render=_checkout_answer,
-            idempotency=_idempotency(request, body),
+            render=self.OutputSerializer.render,
+            idempotency=idempotency_key(request, body),
         )
         return Response(answer, status=status.HTTP_201_CREATED)
-
-
-def _idempotency(request, body: dict) -> IdempotencyKey | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255:
-        raise ValidationError({"Idempotency-Key": ["1 to 255 characters"]})
-    return IdempotencyKey(key=key, request_hash=request_fingerprint(dict(body)))
-
-
-def _checkout_answer(event: PaymentEvent) -> dict:
-    return {
-        "orderId": event.order_id,
-        "orderName": event.order_name,
-        "amount": event.total_amount,
-        "gateway": event.gateway,
-        "purpose": event.purpose,
-        "status": event.status,
-        **get_gateway(event.gateway).client_config(),
-        "successUrl": settings.SHOP_SUCCESS_URL,
-        "failUrl": settings.SHOP_FAIL_URL,
-    }
-
-
-def preferences(request) -> dict[str, str]:
-    """RFC 7240 `Prefer` header as {name: value}, e.g. {"respond-async": "", "wait": "10"}."""
-    found = {}
-    for token in request.headers.get("Prefer", "").replace(";", ",").split(","):
-        name, _, value = token.strip().partition("=")
-        if name:
-            found[name.lower()] = value.strip().strip('"')
-    return found
-
-
-def wants_async(request) -> bool:
-    """`Prefer: respond-async` asks for the asynchronous confirm; else CONFIRM_MODE decides."""
-    return "respond-async" in preferences(request) or settings.CONFIRM_MODE == "async"
-
-
-def preferred_wait(request) -> float:
-    """`Prefer: wait=N`: hold the answer up to N seconds (at most PAYMENT_MAX_WAIT_SECONDS)
-    for the outcome of a payment in progress; 0 when not asked or not a number."""
-    try:
-        wait = float(preferences(request).get("wait", 0))
-    except ValueError:
-        return 0.0
-    return max(0.0, min(wait, settings.PAYMENT_MAX_WAIT_SECONDS))  # NaN ends as 0.0
 
 
 class PaymentConfirmApi(APIView):
@@ -159,35 +129,38 @@ class PaymentConfirmApi(APIView):
         paymentKey = serializers.CharField(max_length=200)
         amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
 
+    class OutputSerializer(serializers.Serializer):
+        """200: the outcome is known."""
+
+        orderId = serializers.CharField(source="order_id")
+        status = serializers.CharField()
+        amount = serializers.IntegerField(source="total_amount")
+        paymentKey = serializers.CharField(source="payment_key")
+        approvedAt = serializers.DateTimeField(source="approved_at")
+
+    class InProgressSerializer(serializers.Serializer):
+        """202: not known yet; GET the payment (with `Prefer: wait=N`) for it."""
+
+        orderId = serializers.CharField(source="order_id")
+        status = serializers.CharField()
+
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        respond_async = wants_async(request)
-        event = payment_confirm(
+        body = validated(self.InputSerializer, request.data)
+        respond_async = prefers_async(request) or settings.CONFIRM_MODE == "async"
+        confirm = payment_confirm_async if respond_async else payment_confirm
+        event = confirm(
             buyer=request.user,
-            order_id=data.validated_data["orderId"],
-            payment_key=data.validated_data["paymentKey"],
-            amount=data.validated_data["amount"],
-            respond_async=respond_async,
+            order_id=body["orderId"],
+            payment_key=body["paymentKey"],
+            amount=body["amount"],
         )
-        if event.status in (S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION):
-            headers = {"Location": f"/api/v1/payments/{event.order_id}"}
-            if respond_async:
-                headers["Preference-Applied"] = "respond-async"
-            return Response(
-                {"orderId": event.order_id, "status": event.status},
-                status=status.HTTP_202_ACCEPTED,
-                headers=headers,
-            )
-        return Response(
-            {
-                "orderId": event.order_id,
-                "status": event.status,
-                "amount": event.total_amount,
-                "paymentKey": event.payment_key,
-                "approvedAt": serializers.DateTimeField().to_representation(event.approved_at),
-            }
-        )
+        if event.status not in IN_DOUBT:
+            return Response(self.OutputSerializer(event).data)
+        headers = {"Location": f"/api/v1/payments/{event.order_id}"}
+        if respond_async:
+            headers["Preference-Applied"] = "respond-async"
+        data = self.InProgressSerializer(event).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 class PaymentDetailApi(APIView):
@@ -206,10 +179,10 @@ class PaymentDetailApi(APIView):
             ]
 
     def get(self, request, order_id: str):
-        wait = preferred_wait(request)
+        wait = preferred_wait(request, at_most=settings.PAYMENT_MAX_WAIT_SECONDS)
         if wait:  # wait on the status alone; lines and history are read once, at the end
-            event_id, status = payment_status_for_buyer(buyer=request.user, order_id=order_id)
-            if status in (S.EXECUTING, S.UNKNOWN):
+            event_id, current = payment_status_for_buyer(buyer=request.user, order_id=order_id)
+            if current in (S.EXECUTING, S.UNKNOWN):
                 payment_wait_outcome(event_id=event_id, timeout=wait)
         event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         if event is None:

@@ -11,23 +11,20 @@ from django.utils import timezone
 
 from payments.models import PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.services.compensation import compensation_restore_for
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.decisions import Action, Decision
+from payments.services.settle import payment_record_outcome
+
+ABANDONED = Decision(
+    Action.FAILURE, "ABANDONED", pg_message="not confirmed within the PG's windows"
+)
 
 
 def payment_expire_abandoned(*, actor: str, limit: int | None = None) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.CHECKOUT_EXPIRY_SECONDS)
-    ids = list(
-        PaymentEvent.objects.filter(status=S.NOT_STARTED, created_at__lt=cutoff)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[: limit or settings.EXPIRY_BATCH_SIZE]
+    events = PaymentEvent.objects.filter(status=S.NOT_STARTED, created_at__lt=cutoff).order_by(
+        "created_at"
+    )[: limit or settings.EXPIRY_BATCH_SIZE]
+    return sum(
+        payment_record_outcome(event=event, decision=ABANDONED, actor=actor, froms={S.NOT_STARTED})
+        for event in list(events)
     )
-    expired = 0
-    outcome = Outcome(S.FAILURE, "ABANDONED", pg_message="not confirmed within the PG's windows")
-    for event_id in ids:
-        if payment_record_outcome(
-            event_id=event_id, outcome=outcome, actor=actor, froms={S.NOT_STARTED}
-        ):
-            compensation_restore_for(event_id=event_id)
-            expired += 1
-    return expired

@@ -15,12 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import DomainError
-from gateways.base import get_gateway
-from gateways.errors import InvalidWebhook, UnsupportedGateway
-from gateways.types import WebhookNotice
 from payments.models import PaymentEvent, WebhookEvent
 from payments.models import PaymentStatus as S
+from payments.services.decisions import Action, decide_webhook
+from payments.services.pg import WebhookNotice, pg_read_webhook
 from payments.services.queue import PROCESS_WEBHOOK, enqueue
 from payments.services.recovery import recovery_attempt, recovery_claim
 
@@ -31,17 +29,11 @@ REDRIVE_AFTER_SECONDS = 60
 
 def webhook_accept(*, gateway: str, body: bytes) -> tuple[str, str]:
     """Store a delivery and queue its processing; the answer the PG wants (body, type)."""
-    try:
-        pg = get_gateway(gateway)
-        notice = pg.parse_webhook(body)
-    except UnsupportedGateway as exc:
-        raise DomainError(400, "UNSUPPORTED_GATEWAY", f"no webhooks from {gateway!r}") from exc
-    except InvalidWebhook as exc:
-        raise DomainError(400, "INVALID_REQUEST", f"not a {gateway} notification: {exc}") from exc
+    notice, ack = pg_read_webhook(gateway, body)
     stored = webhook_receive(gateway=gateway, notice=notice)
     if stored is not None:
         enqueue(PROCESS_WEBHOOK, stored.pk)
-    return pg.webhook_ack()
+    return ack
 
 
 def webhook_receive(*, gateway: str, notice: WebhookNotice) -> WebhookEvent | None:
@@ -77,14 +69,12 @@ def webhook_process(*, webhook_id: int) -> str:
     event = PaymentEvent.objects.filter(pk=webhook.event_id).first() or (
         PaymentEvent.objects.filter(order_id=webhook.order_id, gateway=webhook.gateway).first()
     )
-    if event is None:
-        return _finish(webhook_id, WebhookEvent.Status.IGNORED, "no such payment here", None)
     stale = timezone.now() - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
-    in_flight = event.status == S.EXECUTING and event.updated_at > stale
-    if event.status not in (S.UNKNOWN, S.EXECUTING) or in_flight:
-        # Final, or still with its confirm request: that request records the outcome.
-        note = "confirm in flight" if in_flight else f"payment is {event.status}"
-        return _finish(webhook_id, WebhookEvent.Status.IGNORED, note, event.pk)
+    in_flight = event is not None and event.status == S.EXECUTING and event.updated_at > stale
+    decision = decide_webhook(event.status if event else None, confirm_in_flight=in_flight)
+    if decision.action == Action.LEAVE:
+        event_id = event.pk if event else None
+        return _finish(webhook_id, WebhookEvent.Status.IGNORED, decision.note, event_id)
     owner = f"webhook:{webhook_id}"
     if not recovery_claim(owner=owner, limit=1, order_id=event.order_id):
         note = "recovery is checking it"

@@ -1,6 +1,10 @@
+from contextlib import contextmanager
+from unittest import mock
+
 from django.utils import timezone
 
 from payments.models import PaymentEvent, PaymentHistory
+from payments.services import settle
 
 
 def checkout(client, items: list[tuple[int, int]], gateway: str = "toss", **headers):
@@ -48,3 +52,11 @@ def unknown_payment(member_client, sandbox, product, **fault) -> PaymentEvent:
     event = PaymentEvent.objects.get(order_id=answer["orderId"])
     PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
     return event
+
+
+@contextmanager
+def restore_left_owed():
+    """As if the process died right after a FAILURE's commit, before its immediate stock
+    restore: the job stays PROCESSING for the periodic retry."""
+    with mock.patch.object(settle, "compensation_restore_for", return_value=False):
+        yield

@@ -13,11 +13,12 @@ from payments.models import (
     PaymentHistory,
     WebhookEvent,
 )
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.decisions import Action, Decision
+from payments.services.settle import payment_record_outcome
 from payments.states import transition
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
-from tests.payments.helpers import checkout, confirm, unknown_payment
+from tests.payments.helpers import checkout, confirm, restore_left_owed, unknown_payment
 
 pytestmark = [pytest.mark.django_db]
 
@@ -74,9 +75,12 @@ def never_authorized(member, product, *, status="NEEDS_ATTENTION", age_minutes=6
     for to in ("EXECUTING", "UNKNOWN"):
         assert transition(event.pk, to=to, reason="TEST", actor="worker", payment_key=f"pk-{n}")
     # The outcome function, so a FAILURE owes its stock restore (left PROCESSING here).
-    assert payment_record_outcome(
-        event_id=event.pk, outcome=Outcome(status, "TEST"), actor="worker"
-    )
+    with restore_left_owed():
+        action = Action.BACK_OFF if status == "UNKNOWN" else Action(status)
+        decision = Decision(action, "TEST")
+        assert payment_record_outcome(
+            event=event, decision=decision, actor="worker", froms={"UNKNOWN"}
+        )
     PaymentEvent.objects.filter(pk=event.pk).update(
         created_at=timezone.now() - timedelta(minutes=age_minutes)
     )

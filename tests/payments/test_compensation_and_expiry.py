@@ -13,11 +13,13 @@ from rest_framework.test import APIClient
 
 from payments.models import CompensationJob, PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.services.compensation import compensation_restore_for, compensation_retry_due
-from payments.services.outcome import Outcome, payment_record_outcome
+from payments.services.compensation import compensation_retry_due
+from payments.services.decisions import Action, Decision
+from payments.services.settle import payment_record_outcome
+from payments.services.stock_restore import compensation_restore_for
 from products.models import Product
 from tests.factories import ProductFactory
-from tests.payments.helpers import checkout, confirm, pg_confirms
+from tests.payments.helpers import checkout, confirm, pg_confirms, restore_left_owed
 from tests.payments.test_concurrency import in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
@@ -73,12 +75,13 @@ def failed_payment(member, sandbox, product) -> PaymentEvent:
     event = PaymentEvent.objects.get(order_id=answer["orderId"])
     key = sandbox.authorize(answer["orderId"], answer["amount"])
     PaymentEvent.objects.filter(pk=event.pk).update(status=S.EXECUTING, payment_key=key)
-    assert payment_record_outcome(
-        event_id=event.pk,
-        outcome=Outcome(S.FAILURE, "PG_DECLINED", "REJECT_CARD_PAYMENT"),
-        actor="test",
-        froms={S.EXECUTING},
-    )
+    with restore_left_owed():
+        assert payment_record_outcome(
+            event=event,
+            decision=Decision(Action.FAILURE, "PG_DECLINED", "REJECT_CARD_PAYMENT"),
+            actor="test",
+            froms={S.EXECUTING},
+        )
     return event
 
 

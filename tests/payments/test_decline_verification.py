@@ -4,7 +4,9 @@ import pytest
 import responses
 
 from payments.models import PaymentEvent
-from payments.services.confirm import payment_confirm_at_pg
+from payments.services.decisions import Action, decide_after_confirm
+from payments.services.pg import pg_confirm
+from payments.services.settle import decision_carry_out
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +31,11 @@ def event(settings):
     )
 
 
+def confirm_at_pg(event):
+    """Steps 4 and 5 of a confirm: ask the PG, decide on its answer (and carry it out)."""
+    return decision_carry_out(event=event, decision=decide_after_confirm(event, pg_confirm(event)))
+
+
 def payment(status: str) -> dict:
     return {
         "orderId": "ord-verify-1",
@@ -49,9 +56,9 @@ def test_a_decline_after_a_5xx_is_looked_up_and_the_approval_wins(event):
     responses.post(confirm_url, status=403, json={"code": "REJECT_CARD_COMPANY", "message": "m"})
     responses.get(f"{BASE}/v1/payments/orders/ord-verify-1", json=payment("DONE"))
 
-    outcome = payment_confirm_at_pg(event=event, payment_key="pk-1")
+    decision = confirm_at_pg(event)
 
-    assert outcome.status == "SUCCESS"
+    assert decision.action == Action.SUCCESS
 
 
 @responses.activate
@@ -62,9 +69,9 @@ def test_a_first_time_decline_is_final_without_a_lookup(event):
         json={"code": "REJECT_CARD_COMPANY", "message": "m"},
     )
 
-    outcome = payment_confirm_at_pg(event=event, payment_key="pk-1")
+    decision = confirm_at_pg(event)
 
-    assert (outcome.status, outcome.pg_code) == ("FAILURE", "REJECT_CARD_COMPANY")
+    assert (decision.action, decision.pg_code) == (Action.FAILURE, "REJECT_CARD_COMPANY")
     assert len(responses.calls) == 1
 
 
@@ -79,4 +86,4 @@ def test_a_decline_after_a_5xx_that_the_lookup_cannot_confirm_stays_unknown(even
         json={"code": "COMMON_ERROR", "message": "m"},
     )
 
-    assert payment_confirm_at_pg(event=event, payment_key="pk-1").status == "UNKNOWN"
+    assert confirm_at_pg(event).action == Action.BACK_OFF  # recorded UNKNOWN

@@ -259,27 +259,28 @@ def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
     """A webhook records the approval while the batch is still asking the PG about others:
     recovery's own record finds it moved and writes nothing (no second outbox, no history)."""
     from payments.services import recovery
-    from payments.services.outcome import approved
+    from payments.services.decisions import Action, Decision
 
     product = ProductFactory(price=5000, stock=10)
     events = [
         unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
         for _ in range(2)
     ]
-    decide = recovery._decide
+    decide = recovery.recovery_decide
 
     def decide_then_a_webhook_wins(event):
-        decision, found = decide(event)
+        decision = decide(event)
         if event.pk == events[0].pk:
+            webhook = PaymentEvent.objects.get(pk=event.pk)  # another process's copy
             assert recovery.payment_record_outcome(
-                event_id=event.pk,
-                outcome=approved("WEBHOOK_VERIFIED", "DONE", found),
+                event=webhook,
+                decision=Decision(Action.SUCCESS, "WEBHOOK_VERIFIED", "DONE"),
                 actor="webhook",
                 froms={"UNKNOWN"},
             )
-        return decision, found
+        return decision
 
-    monkeypatch.setattr(recovery, "_decide", decide_then_a_webhook_wins)
+    monkeypatch.setattr(recovery, "recovery_decide", decide_then_a_webhook_wins)
     owner = new_lease_owner()
     claimed = recovery_claim(owner=owner, limit=2)
 

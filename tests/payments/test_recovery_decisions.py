@@ -1,13 +1,12 @@
-"""recovery_decide: one test per row of the decision table (payments/services/recovery.py)."""
+"""decide_in_recovery: one test per row of its table (payments/services/decisions.py)."""
 
 from datetime import datetime
 
 import pytest
 
-from gateways import errors
-from gateways.types import GatewayPayment, PgStatus
 from payments.models import PaymentEvent
-from payments.services.recovery import Action, recovery_decide
+from payments.services.decisions import Action, decide_in_recovery
+from payments.services.pg import PgAnswer, PgError, PgRecord, PgStatus
 
 EVENT = PaymentEvent(order_id="ord-abcdef", payment_key="pk-1", total_amount=15000, gateway="toss")
 
@@ -15,7 +14,7 @@ EVENT = PaymentEvent(order_id="ord-abcdef", payment_key="pk-1", total_amount=150
 def pg(
     status: PgStatus, amount: int = 15000, order_id: str = "ord-abcdef", key: str = "pk-1", raw="X"
 ):
-    return GatewayPayment(
+    return PgRecord(
         gateway="toss",
         order_id=order_id,
         payment_key=key,
@@ -28,7 +27,12 @@ def pg(
 
 
 def decide(found=None, error=None, window_passed=False):
-    return recovery_decide(event=EVENT, found=found, error=error, window_passed=window_passed)
+    answer = PgAnswer("lookup", record=found) if error is None else error
+    return decide_in_recovery(EVENT, answer, window_passed=window_passed)
+
+
+def no_record(code="NOT_FOUND_PAYMENT"):
+    return PgAnswer("lookup", error=PgError.NOT_FOUND, code=code)
 
 
 def test_approved_with_matching_values_is_success():
@@ -67,20 +71,20 @@ def test_authenticated_not_approved_past_the_window_backs_off():
 
 
 def test_no_record_past_the_window_is_failure():
-    decision = decide(error=errors.PaymentNotFound(code="NOT_FOUND_PAYMENT"), window_passed=True)
+    decision = decide(error=no_record(), window_passed=True)
     assert (decision.action, decision.reason) == (Action.FAILURE, "PG_NO_RECORD")
 
 
 def test_no_record_inside_the_window_backs_off():
-    assert decide(error=errors.PaymentNotFound(code="NOT_FOUND_PAYMENT")).action == Action.BACK_OFF
+    assert decide(error=no_record()).action == Action.BACK_OFF
 
 
 @pytest.mark.parametrize(
     "error",
     [
-        errors.Retryable(code="CONNECT_FAILED"),
-        errors.OutcomeUnknown(code="READ_TIMEOUT"),
-        errors.Retryable(code="FAILED_INTERNAL_SYSTEM_PROCESSING"),
+        PgAnswer("lookup", error=PgError.NO_ANSWER, code="CONNECT_FAILED"),
+        PgAnswer("lookup", error=PgError.NO_ANSWER, code="READ_TIMEOUT"),
+        PgAnswer("lookup", error=PgError.NO_ANSWER, code="FAILED_INTERNAL_SYSTEM_PROCESSING"),
     ],
     ids=["unreachable", "timeout", "5xx"],
 )

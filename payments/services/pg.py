@@ -1,0 +1,241 @@
+"""The PG port: the one way payments talks to a PG.
+
+Every PG call our flows make (confirm, lookup, cancel, the pre-window step, reading a
+webhook) goes through a function here, and nothing else in payments imports `gateways`.
+Each function builds the gateway's request from our payment, gives the database
+connections back before waiting (a slow PG must not hold one), repeats transient errors
+where the operation allows it (the same request, so the same idempotency key), and
+answers with a PgAnswer: the PG's record of the payment, or the class of error with the
+PG's code. No gateway exception leaves this module.
+
+What the answer means for the payment is decided elsewhere (payments.services.decisions).
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+from django.conf import settings
+
+from config.db.connections import release_db_connections
+from config.errors import DomainError
+from gateways import errors as pg_errors
+from gateways.base import get_gateway
+from gateways.types import (
+    CancelRequest,
+    ConfirmRequest,
+    GatewayPayment,
+    PaymentRef,
+    PgStatus,
+    Prepared,
+    PrepareRequest,
+    WebhookNotice,
+)
+from payments.models import PaymentEvent
+
+log = structlog.get_logger(__name__)
+
+# The PG's record of a payment, normalised by its gateway, and its normalised status.
+PgRecord = GatewayPayment
+__all__ = ["PgAnswer", "PgError", "PgRecord", "PgStatus", "Prepared", "WebhookNotice"]
+
+# Codes that mean our keys or setup are wrong: a person must fix the configuration.
+CONFIGURATION_CODES = frozenset({"UNAUTHORIZED_KEY", "INVALID_API_KEY"})
+
+
+class PgError(StrEnum):
+    """Why an answer carries no record."""
+
+    DECLINED = "DECLINED"  # a final refusal: the card company, or the PG, said no
+    NOT_FOUND = "NOT_FOUND"  # the PG has no such payment
+    ALREADY_DONE = "ALREADY_DONE"  # the PG had already done it (a cancel made before)
+    # Unreachable, timed out, 5xx after the retries, unreadable, or our keys refused:
+    # what the PG did is not known.
+    NO_ANSWER = "NO_ANSWER"
+
+
+@dataclass(frozen=True)
+class PgAnswer:
+    """What the PG said when asked one thing: its record, or an error class and code."""
+
+    operation: str  # what was asked: confirm, lookup, cancel, prepare
+    record: PgRecord | Prepared | None = None
+    error: PgError | None = None
+    code: str = ""
+    message: str = ""
+    # A refusal that came after an attempt whose outcome we did not see: the PG may be
+    # refusing a repeat of something it did (decisions verify it).
+    after_retry: bool = False
+
+    @property
+    def said(self) -> str:
+        """The PG's word in one token, for notes and history: its code or its status."""
+        if self.record is None:
+            return self.code
+        return getattr(self.record, "raw_status", "")
+
+
+def pg_confirm(event: PaymentEvent) -> PgAnswer:
+    """Ask the PG to approve the payment, with its own idempotency key on every attempt.
+
+    "Already processed" is answered by the PG's record (a lookup), so the answer is
+    always the record or why there is none; `operation` says which call answered.
+    """
+    gateway = get_gateway(event.gateway)
+    request = ConfirmRequest(
+        order_id=event.order_id,
+        payment_key=event.payment_key,
+        amount=event.total_amount,
+        idempotency_key=event.pg_idempotency_key,
+        auth_token=event.pg_auth_token or None,
+        buyer_ref=str(event.buyer_id),
+    )
+    answer = _ask("confirm", lambda: gateway.confirm(request), retries=True)
+    if answer.error == PgError.ALREADY_DONE:
+        return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=True)
+    return answer
+
+
+def pg_lookup(event: PaymentEvent) -> PgAnswer:
+    """The PG's record of the payment, asked once, the way this PG finds it best."""
+    gateway = get_gateway(event.gateway)
+    return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=False)
+
+
+def pg_cancel(
+    event: PaymentEvent, *, payment_key: str, amount: int | None, reason: str, idempotency_key: str
+) -> PgAnswer:
+    """Cancel all (amount None) or part of an approved payment, retrying transient errors."""
+    gateway = get_gateway(event.gateway)
+    request = CancelRequest(
+        order_id=event.order_id,
+        payment_key=payment_key,
+        reason=reason,
+        amount=amount,
+        idempotency_key=idempotency_key,
+    )
+    return _ask("cancel", lambda: gateway.cancel(request), retries=True)
+
+
+def pg_prepare(
+    event: PaymentEvent, *, quantity: int, approval_url: str, cancel_url: str, fail_url: str
+) -> PgAnswer:
+    """The PG's own step before its window (KakaoPay ready), asked once.
+
+    The record is a Prepared (the PG's key for the payment, where to send the buyer), or
+    None with no error for PGs that have no such step.
+    """
+    request = PrepareRequest(
+        order_id=event.order_id,
+        order_name=event.order_name,
+        amount=event.total_amount,
+        quantity=quantity,
+        buyer_ref=str(event.buyer_id),
+        approval_url=approval_url,
+        cancel_url=cancel_url,
+        fail_url=fail_url,
+    )
+    gateway = get_gateway(event.gateway)
+    return _ask("prepare", lambda: gateway.prepare(request), retries=False)
+
+
+def pg_confirm_credentials(event: PaymentEvent, client_value: str) -> tuple[str, str | None]:
+    """(the PG's key for the payment, a one-time token) from what the shop's confirm sent.
+
+    Toss and NicePay send the key itself; for KakaoPay the key came from ready and the
+    shop sends the one-time pg_token.
+    """
+    return get_gateway(event.gateway).confirm_credentials(event.payment_key, client_value)
+
+
+def pg_require(code: str) -> None:
+    """DomainError UNSUPPORTED_GATEWAY unless `code` names a configured PG."""
+    try:
+        get_gateway(code)
+    except pg_errors.UnsupportedGateway as exc:
+        raise DomainError("UNSUPPORTED_GATEWAY", f"Unknown gateway {code!r}.") from exc
+
+
+def pg_client_config(code: str) -> dict:
+    """What the shop's frontend needs to open this PG's window (public values only)."""
+    return get_gateway(code).client_config()
+
+
+def pg_read_webhook(code: str, body: bytes) -> tuple[WebhookNotice, tuple[str, str]]:
+    """A notification from this PG, and the answer (body, content type) the PG expects.
+
+    DomainError UNSUPPORTED_GATEWAY for a PG that sends none, INVALID_REQUEST for a body
+    that PG could not have sent.
+    """
+    try:
+        gateway = get_gateway(code)
+        return gateway.parse_webhook(body), gateway.webhook_ack()
+    except pg_errors.UnsupportedGateway as exc:
+        raise DomainError("UNSUPPORTED_GATEWAY", f"no webhooks from {code!r}") from exc
+    except pg_errors.InvalidWebhook as exc:
+        raise DomainError("INVALID_REQUEST", f"not a {code} notification: {exc}") from exc
+
+
+def _ref(event: PaymentEvent) -> PaymentRef:
+    return PaymentRef(
+        order_id=event.order_id, payment_key=event.payment_key, created_at=event.created_at
+    )
+
+
+def _ask(operation: str, call: Callable[[], object], *, retries: bool) -> PgAnswer:
+    """Make the call and read the result as a PgAnswer.
+
+    With `retries`, Retryable errors are repeated (the same request) with exponential
+    backoff and full jitter, at most CONFIRM_MAX_ATTEMPTS times inside
+    CONFIRM_BUDGET_SECONDS. An unknown outcome is not waited on again here: recovery
+    asks later.
+    """
+    release_db_connections()
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return PgAnswer(operation, record=call())
+        except pg_errors.Retryable as exc:
+            attempt += 1
+            pause = random.uniform(  # noqa: S311 (jitter, not security)
+                0,
+                min(
+                    settings.CONFIRM_BACKOFF_MAX_SECONDS,
+                    settings.CONFIRM_BACKOFF_BASE_SECONDS * 2**attempt,
+                ),
+            )
+            spent = time.monotonic() - started
+            if (
+                not retries
+                or attempt >= settings.CONFIRM_MAX_ATTEMPTS
+                or spent + pause > settings.CONFIRM_BUDGET_SECONDS
+            ):
+                return _error(operation, exc, PgError.NO_ANSWER)
+            log.info("pg_retry", attempt=attempt, pause_s=round(pause, 3))
+            time.sleep(pause)
+        except pg_errors.Rejected as exc:
+            return _error(operation, exc, PgError.DECLINED, after_retry=attempt > 0)
+        except pg_errors.PaymentNotFound as exc:
+            return _error(operation, exc, PgError.NOT_FOUND)
+        except pg_errors.AlreadyProcessed as exc:
+            return _error(operation, exc, PgError.ALREADY_DONE)
+        except pg_errors.GatewayError as exc:  # OutcomeUnknown, ConfigError
+            if exc.code in CONFIGURATION_CODES:
+                log.error("pg_configuration_error", code=exc.code)
+            return _error(operation, exc, PgError.NO_ANSWER)
+
+
+def _error(
+    operation: str, exc: pg_errors.GatewayError, error: PgError, *, after_retry: bool = False
+) -> PgAnswer:
+    return PgAnswer(
+        operation,
+        error=error,
+        code=exc.code or type(exc).__name__,
+        message=exc.message[:255],
+        after_retry=after_retry,
+    )

@@ -1,0 +1,222 @@
+"""Settling a payment: carry a decision out, then record it with everything it owes.
+
+Whoever learns an outcome (the confirm request, its asynchronous worker, recovery, a
+webhook through recovery, an operator, the stock restore's re-check, checkout, expiry)
+records it through payment_record_outcome, and nothing else writes an outcome:
+
+- the status change is a conditional UPDATE from the statuses the caller read, with its
+  history row (payments.states.transition), and it gives up any recovery lease;
+- SUCCESS writes its outbox rows (ledger, seller wallet or member points) in the same
+  transaction; a false failure's stock restore is closed unrun;
+- FAILURE creates its stock-restore job in the same transaction, and tries the restore
+  at once after the commit;
+- UNKNOWN (BACK_OFF) schedules the next recovery attempt;
+- a final status wakes requests waiting on the payment, after the commit.
+
+Some decisions need one more PG call before they can be recorded (re-confirm, verify a
+decline, cancel an approval for the wrong amount): decision_carry_out makes it.
+"""
+
+import random
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from payments.models import CompensationJob, OutboxMessage, PaymentEvent, Purpose
+from payments.models import PaymentStatus as S
+from payments.services.decisions import (
+    RECORDED,
+    Action,
+    Decision,
+    decide_after_cancel,
+    decide_after_confirm,
+    decide_after_decline_check,
+)
+from payments.services.pg import pg_cancel, pg_confirm, pg_lookup
+from payments.services.stock_restore import compensation_close_unrun, compensation_restore_for
+from payments.services.waiting import payment_notify
+from payments.states import transition
+
+log = structlog.get_logger(__name__)
+
+
+class _AlreadyRestored(Exception):
+    """A false failure turned out approved, but its stock is already back on sale."""
+
+
+def decision_carry_out(*, event: PaymentEvent, decision: Decision) -> Decision:
+    """Make the PG call a decision needs before it can be recorded, and decide again.
+
+    Ends: a re-confirm's answer is never RECONFIRM, a decline check's never
+    VERIFY_DECLINE, and a cancel's is FAILURE or NEEDS_ATTENTION.
+    """
+    while True:
+        if decision.action == Action.RECONFIRM:
+            decision = decide_after_confirm(event, pg_confirm(event), in_recovery=True)
+        elif decision.action == Action.VERIFY_DECLINE:
+            decision = decide_after_decline_check(event, decision, pg_lookup(event))
+        elif decision.action == Action.CANCEL_AND_FAIL:
+            # Approved for another amount: not a success. Give the money back, then fail it.
+            log.error("pg_amount_mismatch", detail=decision.pg_message)
+            answer = pg_cancel(
+                event,
+                payment_key=decision.record.payment_key,
+                amount=None,
+                reason="결제 금액 불일치",
+                idempotency_key=f"{event.pg_idempotency_key}-amount-mismatch",
+            )
+            decision = decide_after_cancel(decision, answer)
+        else:
+            return decision
+
+
+def payment_record_outcome(
+    *,
+    event: PaymentEvent,
+    decision: Decision,
+    actor: str,
+    froms: set[str],
+    attempt: int | None = None,
+    lease_owner: str = "",
+) -> bool:
+    """Record a SUCCESS, FAILURE, NEEDS_ATTENTION or BACK_OFF decision, from `froms` only.
+
+    `attempt` numbers a recovery attempt: a BACK_OFF then waits by the recovery schedule
+    (else the first recovery delay). True if recorded: `event` is updated in memory. False
+    if the payment was not in `froms` (someone else moved it first): `event` is re-read,
+    and the lease is given back if `lease_owner` still holds it.
+    """
+    fields = _outcome_fields(decision, attempt)
+    status = RECORDED[decision.action]
+    try:
+        with transaction.atomic(durable=True):
+            moved = transition(
+                event.pk,
+                to=status,
+                froms=froms,
+                reason=decision.reason,
+                actor=actor,
+                pg_code=decision.pg_code,
+                pg_message=decision.pg_message,
+                **fields,
+            )
+            if moved is not None:
+                _after_effects(event.pk, status, moved)
+    except _AlreadyRestored:
+        # Its stock is back on sale: turning it into a sale now could oversell. The PG
+        # holds money for it, so a person must refund it.
+        log.error("false_failure_after_restore", event_id=event.pk)
+        moved = None
+    if moved is None:
+        if lease_owner:
+            payment_release_lease(event_id=event.pk, owner=lease_owner)
+        event.refresh_from_db()
+        return False
+    log.info(
+        "payment_outcome",
+        status=status,
+        reason=decision.reason,
+        pg_code=decision.pg_code or None,
+    )
+    event.status = status
+    for field, value in fields.items():
+        setattr(event, field, value)
+    if status == S.FAILURE:
+        compensation_restore_for(event_id=event.pk)  # if it fails, the periodic retry does it
+    return True
+
+
+def payment_release_lease(*, event_id: int, owner: str) -> None:
+    PaymentEvent.objects.filter(pk=event_id, lease_owner=owner).update(
+        lease_until=None, lease_owner=""
+    )
+
+
+def _after_effects(event_id: int, status: str, moved_from: str) -> None:
+    """What a recorded outcome owes, written in its own transaction."""
+    if status == S.SUCCESS:
+        # FAILURE -> SUCCESS is only right while the stock is still held.
+        if moved_from == S.FAILURE and not compensation_close_unrun(event_id=event_id):
+            raise _AlreadyRestored(event_id)
+        _write_outbox(event_id)
+    elif status == S.FAILURE:
+        CompensationJob.objects.create(event_id=event_id)
+    if status != S.UNKNOWN:
+        transaction.on_commit(lambda: payment_notify(event_id))
+
+
+def _outcome_fields(decision: Decision, attempt: int | None) -> dict:
+    """The payment's columns a decision writes, besides its status."""
+    # Whoever records an outcome also gives up any recovery lease on the payment.
+    fields = {"lease_until": None, "lease_owner": ""}
+    if decision.action == Action.SUCCESS:
+        fields |= {
+            "approved_at": decision.approved_at or timezone.now(),
+            "failure_code": "",
+            "failure_message": "",
+        }
+    elif decision.action == Action.FAILURE:
+        fields |= {
+            "failure_code": decision.pg_code or decision.reason,
+            "failure_message": decision.pg_message[:255],
+        }
+    elif decision.action == Action.BACK_OFF:
+        fields |= _next_attempt(attempt)
+    return fields
+
+
+def _next_attempt(attempt: int | None) -> dict:
+    """When recovery asks next: after the first delay, or by the recovery schedule
+    (RECOVERY_BACKOFF_SECONDS, each pause jittered to 50-100 %)."""
+    if attempt is None:
+        pause = settings.RECOVERY_FIRST_DELAY_SECONDS
+        return {"next_attempt_at": timezone.now() + timedelta(seconds=pause)}
+    schedule = settings.RECOVERY_BACKOFF_SECONDS
+    pause = schedule[min(attempt - 1, len(schedule) - 1)] * random.uniform(0.5, 1.0)  # noqa: S311
+    return {"next_attempt_at": timezone.now() + timedelta(seconds=pause), "retry_count": attempt}
+
+
+def _write_outbox(event_id: int) -> None:
+    # One query: the payment joined to its lines (a LEFT JOIN: one row, lines None, if none).
+    rows = list(
+        PaymentEvent.objects.filter(pk=event_id)
+        .order_by("lines__id")
+        .values(
+            "order_id",
+            "total_amount",
+            "purpose",
+            "buyer_id",
+            "lines__id",
+            "lines__seller_id",
+            "lines__amount",
+        )
+    )
+    event = rows[0]
+    lines = [
+        {
+            "lineId": row["lines__id"],
+            "sellerId": row["lines__seller_id"],
+            "amount": row["lines__amount"],
+        }
+        for row in rows
+        if row["lines__id"] is not None
+    ]
+    ledger = {"orderId": event["order_id"], "amount": event["total_amount"], "lines": lines}
+    messages = [OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.LEDGER, payload=ledger)]
+    if event["purpose"] == Purpose.POINT_CHARGE:
+        points = {"memberId": event["buyer_id"], "amount": event["total_amount"]}
+        messages.append(
+            OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.POINTS, payload=points)
+        )
+    else:
+        by_seller: dict[int, int] = {}
+        for line in lines:
+            by_seller[line["sellerId"]] = by_seller.get(line["sellerId"], 0) + line["amount"]
+        wallet = {"sellers": [{"sellerId": s, "amount": a} for s, a in sorted(by_seller.items())]}
+        messages.append(
+            OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.WALLET, payload=wallet)
+        )
+    OutboxMessage.objects.bulk_create(messages)
