@@ -1,7 +1,12 @@
 """Every bad request a client can send gets a JSON 4xx with a code: never a 500, never HTML."""
 
+import re
+
 import pytest
 from django.test import Client
+
+from config.api.errors import STATUS_OF_CODE
+from tests.processes import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +191,13 @@ def test_hostile_bodies_never_reach_a_500(client, path, raw):
     assert 400 <= response.status_code < 500 or response.status_code == 201
     if response.status_code != 201:
         assert_json_error(response, response.status_code)
+
+
+def test_every_domain_error_code_has_its_status():
+    """Services raise codes, not statuses: each code they raise is in the one table."""
+    raised = set()
+    for package in ("config", "members", "products", "payments"):
+        for path in (ROOT / package).rglob("*.py"):
+            raised.update(re.findall(r'DomainError\(\s*"([A-Z_]+)"', path.read_text()))
+    assert raised, "the scan found no DomainError: the pattern is broken"
+    assert raised - set(STATUS_OF_CODE) == set()
