@@ -1,6 +1,6 @@
 """structlog processors shared by every process.
 
-redact_secrets is the last line of defence for DESIGN invariant 8: whatever a caller
+redact_secrets is the last line of defence for invariant 8 (docs/design.md): whatever a caller
 binds (headers, a PG payload, settings), keys that name a secret and values that look
 like credentials or card numbers never reach a log line.
 """

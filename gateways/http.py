@@ -1,7 +1,7 @@
 """The one place that talks HTTP to a PG: pooled sessions, timeouts, one log line a call.
 
 Rules it enforces for every gateway:
-- never inside a database transaction (DESIGN invariant 8): a slow PG must not hold a
+- never inside a database transaction (invariant 8, docs/design.md): a slow PG must not hold a
   row lock or a transaction open, so a call made inside one raises before it is sent;
 - connect and read timeouts on every request, no hidden retries (the caller retries,
   with the same idempotency key, and knows when an outcome is unknown);

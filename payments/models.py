@@ -216,7 +216,7 @@ class IdempotencyRecord(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """A PG's notification, stored raw before anything else (the inbox, DESIGN section 4).
+    """A PG's notification, stored raw before anything else (the inbox, docs/design.md).
 
     Never trusted: processing asks the PG for the payment and records what it says, so a
     forged, duplicated or out-of-order notification cannot change an outcome.

@@ -1,4 +1,4 @@
-"""THE state machine of PaymentEvent.status (DESIGN section 3).
+"""THE state machine of PaymentEvent.status (docs/design.md, "The state machine").
 
     NOT_STARTED --claim--> EXECUTING --PG DONE, all values match--> SUCCESS
     NOT_STARTED --tampered values / abandoned past the window--> FAILURE

@@ -1,4 +1,5 @@
-"""KakaoPay online payment API (the new open-api.kakaopay.com, pg-contracts 3.1) over HTTP."""
+"""KakaoPay online payment API over HTTP: the new open-api.kakaopay.com (docs/pg.md,
+KakaoPay: endpoints we call)."""
 
 from gateways.http import PgHttp, PgResponse
 

@@ -4,15 +4,15 @@ Where KakaoPay differs, it is handled here: checkout's ready call (made by `prep
 outside any transaction) gets the tid that identifies the payment from then on; the
 shop's confirm brings the one-time pg_token, and our confirm is KakaoPay's approve. There
 is no idempotency header: an approve whose answer was lost is settled by the order
-lookup (pg-contracts 3.4), and a second approve of an approved tid is refused, which
-becomes that same lookup. Lookups need the tid.
+lookup (docs/pg.md, KakaoPay: idempotency), and a second approve of an approved tid is
+refused, which becomes that same lookup. Lookups need the tid.
 """
 
 from datetime import datetime, timedelta, timezone
 
 from gateways import errors
 from gateways.base import PaymentGateway
-from gateways.classification import RAISES, override
+from gateways.errors import RAISES, override
 from gateways.http import PgResponse
 from gateways.kakaopay.client import KakaoPayClient
 from gateways.types import (
@@ -38,8 +38,9 @@ STATUSES = {
 }
 # A refused approve: -780 is KakaoPay's documented "approval failure" (card or money
 # provider said no). Other negative codes are refusals of the request itself, except the
-# ones that mean "already approved", which become a lookup. pg-contracts 3.3 leaves the
-# numbers beyond -780 unconfirmed; overrides: PAYMENT_ERROR_OVERRIDES "kakaopay:approve:CODE=CLASS".
+# ones that mean "already approved", which become a lookup. The numbers beyond -780 are
+# not confirmed (docs/pg.md, KakaoPay: errors); operators can override them with
+# PAYMENT_ERROR_OVERRIDES "kakaopay:approve:CODE=CLASS".
 ALREADY_APPROVED = {"-702"}
 
 

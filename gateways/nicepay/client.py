@@ -1,4 +1,5 @@
-"""NICEPAY Start API v1 over HTTP (pg-contracts 2.2): requests and raw answers only."""
+"""NICEPAY Start API v1 over HTTP: requests and raw answers only (docs/pg.md, NicePay:
+endpoints we call)."""
 
 import base64
 import hashlib

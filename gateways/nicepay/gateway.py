@@ -6,7 +6,8 @@ Where NicePay differs from Toss, it is handled here and nowhere else:
   the payment it finds is judged by the caller like any other (same amount, or not
   a success);
 - an approve whose answer was lost is looked up, and if NicePay has not approved it,
-  net-cancelled (pg-contracts 2.6), so a late approval cannot land after we gave up;
+  net-cancelled (docs/pg.md, NicePay: idempotency and net cancel), so a late approval
+  cannot land after we gave up;
 - lookups by orderId need the order's date;
 - every approval's signature is checked: hex(sha256(tid + amount + ediDate + secretKey)).
 """
@@ -15,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 
 from gateways import errors
 from gateways.base import PaymentGateway, webhook_json
-from gateways.classification import RAISES
+from gateways.errors import RAISES, ErrorClass, override
 from gateways.http import PgResponse
-from gateways.nicepay.classification import NOT_FOUND, classify
 from gateways.nicepay.client import NicePayClient, sign
 from gateways.types import (
     CancelRequest,
@@ -38,6 +38,67 @@ STATUSES = {
     "failed": PgStatus.FAILED,
     "expired": PgStatus.EXPIRED,
 }
+
+
+# How to read NicePay result codes: data (docs/pg.md, NicePay: result codes), into the
+# classes of gateways.errors. NicePay has no idempotency key, but an approval is bound to
+# its tid: repeating an approve that went through answers 2201, which the gateway turns
+# into a lookup. So repeating is safe, and codes whose outcome is unknown are RETRY here.
+R, F, U, A = ErrorClass.RETRY, ErrorClass.FAIL, ErrorClass.UNKNOWN, ErrorClass.ALREADY_DONE
+
+_TRANSIENT = {
+    "2159",
+    "4001",
+    "4008",
+    "A246",
+    "V003",
+    "A299",
+    "U303",
+    "A226",
+    "A401",
+    "U501",
+    "U508",
+    "A304",
+    "A306",
+    "A402",
+    "U506",
+    "U507",
+    "2000",
+    "P026",
+    "P027",
+    "9002",
+    "S999",
+}
+_CONFIG = {"U104", "U304", "U305", "U315", "A224"}
+_NOT_FOUND = {"A118", "A251", "U107", "U111"}
+
+APPROVE = {
+    **dict.fromkeys(_TRANSIENT, R),
+    **dict.fromkeys(_CONFIG, U),
+    **dict.fromkeys(_NOT_FOUND, F),
+    **dict.fromkeys(["2201", "2156", "A225", "U114", "A127", "U112", "P015"], A),
+    **dict.fromkeys(["A123", "A245", "P034", "U127", "A116"], F),
+}
+LOOKUP = {**dict.fromkeys(_TRANSIENT, R), **dict.fromkeys(_CONFIG, U)}
+CANCEL = {
+    **dict.fromkeys(_TRANSIENT, R),
+    **dict.fromkeys(_CONFIG, U),
+    **dict.fromkeys(["2013", "2015"], A),
+}
+TABLES = {"approve": APPROVE, "lookup": LOOKUP, "cancel": CANCEL, "netcancel": CANCEL}
+NOT_FOUND = _NOT_FOUND
+
+
+def classify(operation: str, code: str, http_status: int) -> ErrorClass:
+    chosen = override("nicepay", operation, code)
+    if chosen is not None:
+        return chosen
+    known = TABLES[operation].get(code)
+    if known is not None:
+        return known
+    if code.startswith("3"):  # 3011-3095: card-side refusals
+        return F
+    return R if http_status >= 500 else F
 
 
 class NicePayGateway(PaymentGateway):

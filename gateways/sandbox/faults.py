@@ -1,4 +1,4 @@
-"""Fault injection rules, set through `PUT /sandbox/faults` (API.md).
+"""Fault injection rules, set through `PUT /sandbox/faults` (docs/sandbox.md, Fault rules).
 
 Every rule that matches a request (gateway, operation, optional orderId, then a roll
 against its rate) applies: their latencies add up, and the first matching rule with an

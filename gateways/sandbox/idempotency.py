@@ -1,7 +1,8 @@
-"""Toss's Idempotency-Key store (pg-contracts 1.8).
+"""Toss's Idempotency-Key store (docs/pg.md, Toss: idempotency).
 
 Entries are keyed by (secret key, method, path, key): the body is not part of the match,
-so one key reused for another payment's confirm replays the first payment's answer (T-5).
+so one key reused for another payment's confirm replays the first payment's answer (T-5 in
+docs/sandbox.md, Scenarios).
 A key is remembered 15 days on the sandbox clock. While the first request runs, the
 same key gets 409 IDEMPOTENT_REQUEST_PROCESSING.
 """

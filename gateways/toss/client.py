@@ -1,4 +1,5 @@
-"""Toss Payments core API v1 over HTTP (pg-contracts 1.2): requests and raw answers only."""
+"""Toss Payments core API v1 over HTTP: requests and raw answers only (docs/pg.md, Toss:
+endpoints we call)."""
 
 import base64
 from urllib.parse import quote

@@ -19,7 +19,9 @@ decline, cancel an approval for the wrong amount): decision_carry_out makes it.
 
 import random
 from datetime import timedelta
+from functools import cache
 
+import redis
 import structlog
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +39,6 @@ from payments.services.decisions import (
 )
 from payments.services.pg import pg_cancel, pg_confirm, pg_lookup
 from payments.services.stock_restore import compensation_close_unrun, compensation_restore_for
-from payments.services.waiting import payment_notify
 from payments.states import transition
 
 log = structlog.get_logger(__name__)
@@ -146,6 +147,26 @@ def _after_effects(event_id: int, status: str, moved_from: str) -> None:
         CompensationJob.objects.create(event_id=event_id)
     if status != S.UNKNOWN:
         transaction.on_commit(lambda: payment_notify(event_id))
+
+
+def outcome_channel(event_id: int) -> str:
+    """The Redis channel a payment's final outcome is published on (waiting.py listens)."""
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'payments')}:outcome:{event_id}"
+
+
+def payment_notify(event_id: int) -> None:
+    """Wake whoever waits on this payment; a lost notice only costs them their timeout."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        _notices().publish(outcome_channel(event_id), "1")
+    except Exception as exc:
+        log.warning("outcome_notify_failed", error=type(exc).__name__)
+
+
+@cache
+def _notices():
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
 
 
 def _outcome_fields(decision: Decision, attempt: int | None) -> dict:

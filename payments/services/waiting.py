@@ -2,20 +2,23 @@
 
 An asynchronous confirm answers 202; the client then asks `GET /payments/{orderId}` with
 `Prefer: wait=N` and the answer comes as soon as the outcome is recorded, not at the
-next poll. payment_record_outcome publishes every recorded outcome (after its commit) on
-a Redis channel per payment; a waiting request subscribes first, then re-reads the
-database, then sleeps on the channel with its database connection given back. Without
-Redis (the embedded default) the wait re-reads the database every WAIT_POLL_SECONDS.
+next poll. payment_record_outcome (settle) publishes every final outcome, after its
+commit, on the payment's Redis channel (settle.outcome_channel); a waiting request
+subscribes first, then re-reads the database, then sleeps on the channel with its
+database connection given back. Without Redis (the embedded default) the wait re-reads
+the database every WAIT_POLL_SECONDS.
 """
 
 import time
 from functools import cache
 
+import redis
 import structlog
 from django.conf import settings
 
 from config.db.connections import release_db_connections
 from payments.models import PaymentEvent
+from payments.services.settle import outcome_channel
 
 log = structlog.get_logger(__name__)
 
@@ -23,25 +26,9 @@ WAIT_POLL_SECONDS = 0.25
 OPEN = ("NOT_STARTED", "EXECUTING", "UNKNOWN")
 
 
-def channel(event_id: int) -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'payments')}:outcome:{event_id}"
-
-
 @cache
 def _redis():
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-
-
-def payment_notify(event_id: int) -> None:
-    """Wake whoever waits on this payment; a lost notice only costs them their timeout."""
-    if not settings.REDIS_URL:
-        return
-    try:
-        _redis().publish(channel(event_id), "1")
-    except Exception as exc:
-        log.warning("outcome_notify_failed", error=type(exc).__name__)
 
 
 def payment_wait_outcome(*, event_id: int, timeout: float) -> str:
@@ -51,7 +38,7 @@ def payment_wait_outcome(*, event_id: int, timeout: float) -> str:
         return _poll(event_id, deadline)
     pubsub = _redis().pubsub(ignore_subscribe_messages=True)
     try:
-        pubsub.subscribe(channel(event_id))  # before the read: no outcome slips between
+        pubsub.subscribe(outcome_channel(event_id))  # before the read: no outcome slips between
         status = _status(event_id)
         while status in OPEN and time.monotonic() < deadline:
             release_db_connections()

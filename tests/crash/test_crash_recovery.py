@@ -7,7 +7,7 @@ and without the approval behind them, answers lost after the approval, latency s
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
 the Celery worker at random moments and restarts them. The client behaves like a real
 shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
-Then the faults stop, recovery runs, and every invariant of DESIGN section 5 (1 to 4
+Then the faults stop, recovery runs, and every invariant of docs/design.md (1 to 4
 and 6) is checked against the sandboxes' own records.
 """
 

@@ -7,8 +7,8 @@ import responses
 
 from gateways import errors
 from gateways.base import get_gateway
-from gateways.classification import ErrorClass
-from gateways.toss.classification import classify
+from gateways.errors import ErrorClass
+from gateways.toss.gateway import classify
 from gateways.types import ConfirmRequest, PgStatus
 
 REQUEST = ConfirmRequest(order_id="ord-123456", payment_key="pk", amount=1000, idempotency_key="k")

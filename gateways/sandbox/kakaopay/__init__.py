@@ -1,2 +1,2 @@
-"""KakaoPay single payment (new online API) as the sandbox emulates it (pg-contracts.md
-section 3)."""
+"""KakaoPay single payment (new online API) as the sandbox emulates it (docs/sandbox.md,
+KakaoPay)."""

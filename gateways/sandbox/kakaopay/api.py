@@ -1,6 +1,6 @@
 """KakaoPay's new online payment API under /kakaopay, as https://open-api.kakaopay.com
-answers it (pg-contracts 3.1). The old kapi.kakao.com generation (KakaoAK keys, form
-bodies, {"code","msg"} errors) is not emulated.
+answers it (docs/pg.md, KakaoPay: endpoints we call). The old kapi.kakao.com generation
+(KakaoAK keys, form bodies, {"code","msg"} errors) is not emulated.
 
 Every request: `Authorization: SECRET_KEY <key>` or `DEV_SECRET_KEY <key>` with a
 configured key (else 401, -401), a JSON object body, a configured `cid` (else -731), then

@@ -1,12 +1,12 @@
 """KakaoPay's error answers: {"error_code": <negative int>, "error_message": "..."}, with
 "extras" {"method_result_code", "method_result_message"} when a provider gave a reason.
 
-Only -780 ("approval failure!", HTTP 400) is documented for the new API (pg-contracts 3.3).
-The other numbers come from the old Kakao developers error table as copied by third
-parties (two independent copies agree); the new API is assumed to keep them, and every
-one of them is [UNCONFIRMED] for the new API. The messages are the sandbox's own. Codes
-the tables do not cover (-404 for an unknown path, -722 for a stale
-cancel_available_amount) are sandbox choices.
+Only -780 ("approval failure!", HTTP 400) is documented for the new API (docs/pg.md,
+KakaoPay: errors). The other numbers come from the old Kakao developers error table as
+copied by third parties (two independent copies agree); the new API is assumed to keep
+them, and none of them is confirmed for the new API (docs/pg.md, What is not confirmed).
+The messages are the sandbox's own. Codes the tables do not cover (-404 for an unknown
+path, -722 for a stale cancel_available_amount) are sandbox choices.
 """
 
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ ERRORS: dict[int, KakaoError] = {
     -401: KakaoError(401, "invalid secret key"),
     -404: KakaoError(404, "not found"),
     -701: KakaoError(400, "payment is not authenticated yet"),
-    # UNCONFIRMED for the new API: third-party copies of the old table give -702 for
+    # Not confirmed for the new API: third-party copies of the old table give -702 for
     # "approve again with an already approved tid"; configurable (alreadyApprovedCode).
     -702: KakaoError(400, "payment already approved"),
     -704: KakaoError(400, "total_amount differs from the ready request"),

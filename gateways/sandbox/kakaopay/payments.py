@@ -1,5 +1,5 @@
-"""KakaoPay payments inside the sandbox: the status machine of pg-contracts 3.2 and the
-ready / approve / order / cancel bodies of 3.1.
+"""KakaoPay payments inside the sandbox: the statuses and the ready / approve / order /
+cancel bodies of docs/pg.md, KakaoPay: statuses and KakaoPay: endpoints we call.
 
 READY -(SEND_TMS)-> OPEN_PAYMENT -> SELECT_METHOD -(ARS_WAITING)-> AUTH_PASSWORD (pg_token)
 AUTH_PASSWORD --approve--> SUCCESS_PAYMENT --cancel--> PART_CANCEL_PAYMENT | CANCEL_PAYMENT
@@ -7,8 +7,9 @@ any step before AUTH_PASSWORD --buyer quits--> QUIT_PAYMENT | --password fails--
 AUTH_PASSWORD --declined at approve (-780)--> FAIL_PAYMENT
 
 A tid not approved within the ready window (15 minutes by default, on the sandbox clock;
-the real lifetime is [UNCONFIRMED]) can no longer be authenticated or approved (-723);
-its status stays what it was, as the order lookup shows it.
+the real lifetime is not documented: docs/pg.md, What is not confirmed) can no longer be
+authenticated or approved (-723); its status stays what it was, as the order lookup
+shows it.
 """
 
 import secrets
@@ -39,7 +40,7 @@ BEFORE_AUTH = ("READY", "SEND_TMS", "OPEN_PAYMENT", "SELECT_METHOD", "ARS_WAITIN
 APPROVED = ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT", "CANCEL_PAYMENT")
 FAILED = ("FAIL_AUTH_PASSWORD", "QUIT_PAYMENT", "FAIL_PAYMENT")
 READY_WINDOW = timedelta(minutes=15)
-ALREADY_APPROVED_CODE = -702  # UNCONFIRMED (old API table, third-party copies)
+ALREADY_APPROVED_CODE = -702  # not confirmed (old API table, third-party copies)
 DECLINE_REASONS = {
     "USER_LOCKED": "다른 거래가 진행 중입니다. 잠시 후 다시 시도해주세요.",
     "LACK_BALANCE": "잔액이 부족합니다.",
@@ -239,7 +240,8 @@ class KakaoLedger:
         if payment.status not in ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT"):
             raise KakaoFailure(-784)
         left, left_tax_free, left_vat = payment.remaining
-        if available is not None and available != left:  # optimistic check (3.4)
+        # The optimistic check of docs/pg.md, KakaoPay: idempotency.
+        if available is not None and available != left:
             raise KakaoFailure(-722, "cancel_available_amount differs from the remaining amount")
         if amount > left or tax_free > left_tax_free or amount - tax_free > left - left_tax_free:
             raise KakaoFailure(-710)

@@ -1,4 +1,5 @@
-"""The KakaoPay emulator's knobs for what the contract leaves [UNCONFIRMED].
+"""The KakaoPay emulator's knobs for what KakaoPay leaves undocumented (docs/pg.md, What is
+not confirmed).
 
 GET /sandbox/kakaopay/settings   {"readyWindowSeconds", "alreadyApprovedCode"}
 PUT /sandbox/kakaopay/settings   change either (or both) until the next reset

@@ -1,1 +1,1 @@
-"""NICEPAY Start API v1 as the sandbox emulates it (pg-contracts.md section 2)."""
+"""NICEPAY Start API v1 as the sandbox emulates it (docs/sandbox.md, NicePay)."""

@@ -1,4 +1,5 @@
-"""NicePay payments inside the sandbox (pg-contracts 2.3, 2.4).
+"""NicePay payments inside the sandbox (docs/pg.md, NicePay: the response object and
+statuses).
 
     authenticated (window) --approve--> paid --partial cancel--> partialCancelled --> cancelled
     authenticated --approve refused--> failed;  authenticated --net-cancel--> cancelled
@@ -133,7 +134,8 @@ class NiceLedger:
             raise NiceFailure("2014", "취소 불가 거래")
         if any(c.order_id == order_id for c in payment.cancels):
             # The manual says a partial cancel's orderId cannot be reused; the code is not
-            # documented (pg-contracts 2.6), so this one is the sandbox's choice.
+            # documented (docs/pg.md, NicePay: idempotency and net cancel), so this one is
+            # the sandbox's choice.
             raise NiceFailure("2012", "이미 사용된 취소 주문번호입니다.")
         amount = payment.balance if amount is None else amount
         if amount > payment.balance:
@@ -201,7 +203,8 @@ def payment_json(
     result_msg: str,
     cancelled_tid: str | None = None,
 ) -> dict:
-    """The response object of pg-contracts 2.3 (approve, cancel, lookup and webhook share it)."""
+    """The response object (approve, cancel, lookup and webhook share it; docs/pg.md,
+    NicePay: the response object and statuses)."""
     now = iso(datetime.now(payment.authenticated_at.tzinfo))
     shown = "ready" if payment.status == "authenticated" else payment.status
     valid = payment.status in ("paid", "partialCancelled", "cancelled")

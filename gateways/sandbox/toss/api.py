@@ -58,7 +58,7 @@ def _payment(request: web.Request, payment: TossPayment) -> Outcome:
 
 
 def payment_changed(sandbox, payment: TossPayment) -> None:
-    """Toss sends PAYMENT_STATUS_CHANGED on these transitions (pg-contracts 1.9)."""
+    """Toss sends PAYMENT_STATUS_CHANGED on these transitions (docs/pg.md, Toss: webhooks)."""
     if payment.status not in WEBHOOK_STATUSES:
         return
     created = sandbox.clock.now().replace(tzinfo=None).isoformat(timespec="microseconds")

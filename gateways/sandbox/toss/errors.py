@@ -1,4 +1,6 @@
-"""Toss error codes the sandbox can answer with: HTTP status and messages (pg-contracts 1.7).
+"""Toss error codes the sandbox can answer with: HTTP status and messages.
+
+The codes and their classes are in docs/pg.md, Toss: error codes.
 
 `aborts` marks a confirm error that is a final decline: the payment becomes ABORTED
 with this failure, as a real card refusal does. Other codes (transient, or about the
@@ -18,7 +20,7 @@ class TossError:
 
 E = TossError
 ERRORS: dict[str, TossError] = {
-    # confirm (1.7.1)
+    # confirm
     "ALREADY_PROCESSED_PAYMENT": E(
         400, "이미 처리된 결제 입니다.", "This payment has already been processed."
     ),
@@ -236,7 +238,7 @@ ERRORS: dict[str, TossError] = {
         "주문번호는 영문 대소문자, 숫자, 특수문자(-, _)만 허용하며 6자 이상 64자 이하여야 합니다.",
         "orderId must be 6 to 64 characters of letters, digits, - and _.",
     ),
-    # lookup (1.7.2)
+    # lookup
     "FORBIDDEN_CONSECUTIVE_REQUEST": E(
         403,
         "반복적인 요청은 허용되지 않습니다. 잠시 후 다시 시도해주세요.",
@@ -244,7 +246,7 @@ ERRORS: dict[str, TossError] = {
     ),
     "NOT_FOUND": E(404, "존재하지 않는 정보 입니다.", "The resource does not exist."),
     "METHOD_NOT_ALLOWED": E(405, "허용되지 않은 메서드입니다.", "The method is not allowed."),
-    # cancel (1.7.3)
+    # cancel
     "ALREADY_CANCELED_PAYMENT": E(
         400, "이미 취소된 결제 입니다.", "This payment is already cancelled."
     ),

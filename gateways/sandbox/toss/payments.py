@@ -1,5 +1,5 @@
-"""Toss payments inside the sandbox: the status machine of pg-contracts 1.5 and the
-Payment object of 1.4.
+"""Toss payments inside the sandbox: the status machine and the Payment object of
+docs/pg.md, Toss: the payment object and statuses.
 
 READY --authenticate--> IN_PROGRESS --confirm--> DONE --cancel--> PARTIAL_CANCELED | CANCELED
 READY --30 min--> EXPIRED;  IN_PROGRESS --10 min without confirm--> EXPIRED (EXPIRED_PAYMENT)
@@ -69,7 +69,8 @@ class TossPayment:
 
 
 def vat_of(amount: int, tax_free: int) -> int:
-    """(amount - taxFree) / 11, rounded half-up (pg-contracts 1.4: 15000 -> 1364)."""
+    """(amount - taxFree) / 11, rounded half-up (15000 -> 1364; docs/pg.md, Toss: the payment
+    object and statuses)."""
     return int((Decimal(amount - tax_free) / 11).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

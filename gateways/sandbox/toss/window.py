@@ -1,4 +1,5 @@
-"""The buyer's side of Toss: the payment window and its script shortcut (API.md).
+"""The buyer's side of Toss: the payment window and its script shortcut (docs/sandbox.md,
+Toss buyer side).
 
 `GET /toss/window` opens the window (a READY payment) and shows Pay and Cancel. Pay
 authenticates it (IN_PROGRESS) and redirects to
