@@ -1,11 +1,12 @@
-"""The KakaoPay sandbox, driven over HTTP as a real process, through pg-contracts 5.3.
+"""The KakaoPay sandbox, driven over HTTP as a real process (docs/sandbox.md, Scenarios).
 
 Each test names the scenario it covers (K-1 ... K-8). Only the new API
 (open-api.kakaopay.com: JSON bodies, `SECRET_KEY` / `DEV_SECRET_KEY` keys,
 {"error_code", "error_message"} errors) is emulated: the old kapi.kakao.com generation
 (KakaoAK keys, form bodies, {"code", "msg"} errors) is out of scope, so K-7 covers the two
 header prefixes of the new API only. Error numbers other than -780 are the sandbox's
-choices where the contract says [UNCONFIRMED] (gateways/sandbox/kakaopay/errors.py).
+choices where KakaoPay documents none (gateways/sandbox/kakaopay/errors.py; docs/pg.md,
+What is not confirmed).
 """
 
 import re

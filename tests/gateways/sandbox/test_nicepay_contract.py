@@ -1,4 +1,7 @@
-"""The NicePay sandbox over HTTP: lookups, cancels, net-cancel, auth, webhooks (5.2)."""
+"""The NicePay sandbox over HTTP: lookups, cancels, net-cancel, auth, webhooks.
+
+Each test names the scenario it covers (docs/sandbox.md, Scenarios).
+"""
 
 import base64
 import json

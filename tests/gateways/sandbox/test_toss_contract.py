@@ -1,4 +1,4 @@
-"""The Toss sandbox, driven over HTTP as a real process, through pg-contracts 5.1.
+"""The Toss sandbox, driven over HTTP as a real process (docs/sandbox.md, Scenarios).
 
 Each test names the scenario it covers (T-1 ... T-28). Virtual accounts (T-27, and the
 WAITING_FOR_DEPOSIT half of T-18) are not emulated: this shop takes cards.
