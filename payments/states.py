@@ -26,7 +26,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.EXECUTING: frozenset({S.NOT_STARTED}),
     S.UNKNOWN: frozenset({S.EXECUTING, S.UNKNOWN}),
     # FAILURE -> SUCCESS: a false failure (the PG had approved it), found by the stock
-    # restore's re-check while the restore is still owed (outcome.py checks that).
+    # restore's re-check while the restore is still owed (settle.py checks that).
     S.SUCCESS: frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.FAILURE}),
     S.FAILURE: frozenset({S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION}),
     S.NEEDS_ATTENTION: frozenset({S.EXECUTING, S.UNKNOWN}),

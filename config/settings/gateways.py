@@ -39,7 +39,8 @@ PAYMENT_GATEWAYS = {
 }
 
 # Per-code overrides of the error classification, "gateway:operation:CODE=CLASS,...",
-# CLASS one of RETRY, FAIL, UNKNOWN, ALREADY_DONE (gateways/toss/classification.py).
+# CLASS one of RETRY, FAIL, UNKNOWN, ALREADY_DONE (gateways/errors.py; each PG's table is
+# in its gateway.py).
 PAYMENT_ERROR_OVERRIDES = env.dict("PAYMENT_ERROR_OVERRIDES", default={})
 for _key, _value in PAYMENT_ERROR_OVERRIDES.items():
     if _key.count(":") != 2 or _value not in ("RETRY", "FAIL", "UNKNOWN", "ALREADY_DONE"):

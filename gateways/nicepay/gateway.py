@@ -90,10 +90,7 @@ NOT_FOUND = _NOT_FOUND
 
 
 def classify(operation: str, code: str, http_status: int) -> ErrorClass:
-    chosen = override("nicepay", operation, code)
-    if chosen is not None:
-        return chosen
-    known = TABLES[operation].get(code)
+    known = override("nicepay", operation, code) or TABLES[operation].get(code)
     if known is not None:
         return known
     if code.startswith("3"):  # 3011-3095: card-side refusals

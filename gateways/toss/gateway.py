@@ -96,10 +96,7 @@ TABLES = {"confirm": CONFIRM, "lookup": LOOKUP, "cancel": CANCEL}
 
 
 def classify(operation: str, code: str, http_status: int) -> ErrorClass:
-    chosen = override("toss", operation, code)
-    if chosen is not None:
-        return chosen
-    known = TABLES[operation].get(code)
+    known = override("toss", operation, code) or TABLES[operation].get(code)
     if known is not None:
         return known
     # Codes not in the table: a 5xx may or may not have been processed (the same key

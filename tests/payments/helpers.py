@@ -1,6 +1,8 @@
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from unittest import mock
 
+from django.db import connections
 from django.utils import timezone
 
 from payments.models import PaymentEvent, PaymentHistory
@@ -15,6 +17,19 @@ def checkout(client, items: list[tuple[int, int]], gateway: str = "toss", **head
 def confirm(client, order_id: str, payment_key: str, amount):
     body = {"orderId": order_id, "paymentKey": payment_key, "amount": amount}
     return client.post("/api/v1/payments/confirm", body, format="json")
+
+
+ASYNC = {"HTTP_PREFER": "respond-async"}
+
+
+def confirm_async(client, order_id, payment_key, amount, **headers):
+    body = {"orderId": order_id, "paymentKey": payment_key, "amount": amount}
+    return client.post("/api/v1/payments/confirm", body, format="json", **ASYNC, **headers)
+
+
+def authorized(member_client, sandbox, product, quantity=1):
+    answer = checkout(member_client, [(product.id, quantity)]).json()
+    return answer["orderId"], sandbox.authorize(answer["orderId"], 5000 * quantity)
 
 
 def transitions(order_id: str) -> list[tuple[str, str]]:
@@ -60,3 +75,16 @@ def restore_left_owed():
     restore: the job stays PROCESSING for the periodic retry."""
     with mock.patch.object(settle, "compensation_restore_for", return_value=False):
         yield
+
+
+def in_threads(count: int, workers: int, call):
+    """Run call(i) count times on `workers` threads, each with its own DB connection."""
+
+    def run(i):
+        try:
+            return call(i)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, range(count)))

@@ -1,5 +1,5 @@
 """KakaoPay payments inside the sandbox: the statuses and the ready / approve / order /
-cancel bodies of docs/pg.md, KakaoPay: statuses and KakaoPay: endpoints we call.
+cancel bodies of docs/pg.md (KakaoPay: statuses; KakaoPay: endpoints we call).
 
 READY -(SEND_TMS)-> OPEN_PAYMENT -> SELECT_METHOD -(ARS_WAITING)-> AUTH_PASSWORD (pg_token)
 AUTH_PASSWORD --approve--> SUCCESS_PAYMENT --cancel--> PART_CANCEL_PAYMENT | CANCEL_PAYMENT

@@ -4,7 +4,6 @@ import pytest
 import responses
 
 from config.errors import DomainError
-from payments.models import PaymentEvent
 from payments.services.pg import (
     PgError,
     pg_cancel,
@@ -13,45 +12,17 @@ from payments.services.pg import (
     pg_read_webhook,
     pg_require,
 )
-from tests.factories import MemberFactory
+from tests.payments.services.conftest import (
+    CANCEL_URL,
+    CONFIRM_URL,
+    LOOKUP_URL,
+    toss_error,
+    toss_payment,
+)
 
 pytestmark = pytest.mark.django_db
-BASE = "http://toss.test"
-CONFIRM = f"{BASE}/v1/payments/confirm"
-LOOKUP = f"{BASE}/v1/payments/orders/ord-port-1"
-
-
-@pytest.fixture
-def event(settings):
-    settings.PAYMENT_GATEWAYS = {
-        **settings.PAYMENT_GATEWAYS,
-        "toss": {**settings.PAYMENT_GATEWAYS["toss"], "API_BASE": BASE},
-    }
-    return PaymentEvent.objects.create(
-        order_id="ord-port-1",
-        buyer=MemberFactory(),
-        gateway="toss",
-        order_name="x",
-        total_amount=1000,
-        payment_key="pk-1",
-        status="EXECUTING",
-        pg_idempotency_key="key-of-this-payment",
-    )
-
-
-def payment(status: str = "DONE") -> dict:
-    return {
-        "orderId": "ord-port-1",
-        "paymentKey": "pk-1",
-        "status": status,
-        "totalAmount": 1000,
-        "balanceAmount": 1000,
-        "approvedAt": "2026-11-21T10:00:00+09:00",
-    }
-
-
-def error(code: str) -> dict:
-    return {"code": code, "message": "the PG's words"}
+CONFIRM, LOOKUP = CONFIRM_URL, LOOKUP_URL
+payment, error = toss_payment, toss_error
 
 
 @responses.activate
@@ -131,9 +102,7 @@ def test_a_lookup_of_nothing_is_not_found(event):
 
 @responses.activate
 def test_a_cancel_made_before_is_already_done(event):
-    responses.post(
-        f"{BASE}/v1/payments/pk-1/cancel", status=400, json=error("ALREADY_CANCELED_PAYMENT")
-    )
+    responses.post(CANCEL_URL, status=400, json=error("ALREADY_CANCELED_PAYMENT"))
 
     answer = pg_cancel(event, payment_key="pk-1", amount=None, reason="r", idempotency_key="k")
 

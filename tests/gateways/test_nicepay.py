@@ -1,4 +1,4 @@
-"""NicePay end to end through the app and the sandbox (pg-contracts 5.2)."""
+"""gateways/nicepay through the app and the sandbox: N-1..N-4, N-9 (docs/sandbox.md, Scenarios)."""
 
 import pytest
 import requests

@@ -1,4 +1,4 @@
-"""The webhook inbox: stored once, answered at once, and only the PG's own record counts."""
+"""payments/services/webhooks.py: stored once, answered at once, only the PG's own record counts."""
 
 import json
 import time

@@ -1,4 +1,4 @@
-"""The asynchronous confirm: the request claims and answers 202, a worker calls the PG."""
+"""payments/services/confirm.py, async: the request claims and answers 202, a worker asks the PG."""
 
 import time
 import uuid
@@ -12,25 +12,13 @@ from payments.models import OutboxMessage, PaymentEvent
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
-from tests.payments.helpers import checkout, pg_confirms, transitions
+from tests.payments.helpers import authorized, confirm_async, pg_confirms, transitions
 from tests.processes import ready_celery_worker
-
-ASYNC = {"HTTP_PREFER": "respond-async"}
 
 
 @pytest.fixture
 def product():
     return ProductFactory(price=5000, stock=10)
-
-
-def confirm_async(client, order_id, payment_key, amount, **headers):
-    body = {"orderId": order_id, "paymentKey": payment_key, "amount": amount}
-    return client.post("/api/v1/payments/confirm", body, format="json", **ASYNC, **headers)
-
-
-def authorized(member_client, sandbox, product, quantity=1):
-    answer = checkout(member_client, [(product.id, quantity)]).json()
-    return answer["orderId"], sandbox.authorize(answer["orderId"], 5000 * quantity)
 
 
 def owed(order_id: str) -> list[str]:
@@ -185,21 +173,6 @@ def poll(client, order_id: str, timeout: float = 30) -> dict:
         if detail["status"] not in ("EXECUTING", "UNKNOWN"):
             return detail
     raise AssertionError(f"{order_id} still {detail['status']} after {timeout} s")
-
-
-@pytest.mark.django_db
-def test_a_waiting_get_answers_when_its_time_is_up(member_client, sandbox, product):
-    order_id, key = authorized(member_client, sandbox, product)
-    confirm_async(member_client, order_id, key, 5000)  # no worker runs here
-
-    started = time.monotonic()
-    detail = member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=0.6").json()
-
-    assert detail["status"] == "EXECUTING"
-    assert 0.5 <= time.monotonic() - started < 5
-    started = time.monotonic()
-    member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=nonsense")
-    assert time.monotonic() - started < 0.5  # a bad value is no wait, not an error
 
 
 @pytest.mark.django_db(transaction=True)

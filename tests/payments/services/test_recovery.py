@@ -1,22 +1,26 @@
-"""Recovery against the real sandbox: every in-doubt payment converges to the PG's truth."""
+"""payments/services/recovery.py: in-doubt payments reach the PG's truth; leases, batches."""
 
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from payments.models import CompensationJob, PaymentEvent, PaymentHistory
+from payments.models import CompensationJob, PaymentEvent, PaymentHistory, Purpose
 from payments.services.recovery import (
     new_lease_owner,
     recovery_attempt,
     recovery_attempt_many,
     recovery_claim,
 )
-from tests.factories import ProductFactory
+from tests.factories import MemberFactory, ProductFactory
 from tests.payments.helpers import checkout, unknown_payment
+from tests.processes import ROOT, child_env
 
-pytestmark = [pytest.mark.django_db, pytest.mark.processes]
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
@@ -29,6 +33,7 @@ def recover(capsys=None) -> str:
     return capsys.readouterr().out if capsys else ""
 
 
+@pytest.mark.django_db
 def test_an_approval_whose_answer_was_lost_becomes_success(member_client, sandbox, product, capsys):
     event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
 
@@ -45,6 +50,7 @@ def test_an_approval_whose_answer_was_lost_becomes_success(member_client, sandbo
     ] == ["UNKNOWN", "SUCCESS"]
 
 
+@pytest.mark.django_db
 def test_a_recovered_payment_logs_one_outcome_line_that_carries_the_decision(
     member_client, sandbox, product, json_log
 ):
@@ -61,6 +67,7 @@ def test_a_recovered_payment_logs_one_outcome_line_that_carries_the_decision(
     assert not [line for line in mine if line["event"] == "recovery_decision"]
 
 
+@pytest.mark.django_db
 def test_a_confirm_that_never_reached_the_pg_is_confirmed_again_with_the_same_key(
     member_client, sandbox, product
 ):
@@ -75,6 +82,7 @@ def test_a_confirm_that_never_reached_the_pg_is_confirmed_again_with_the_same_ke
     assert keys == {event.pg_idempotency_key}
 
 
+@pytest.mark.django_db
 def test_a_payment_the_pg_expired_fails_and_gives_its_stock_back(member_client, sandbox, product):
     event = unknown_payment(member_client, sandbox, product, timeout=True, holdSeconds=3)
     sandbox.advance(600)  # the PG's 10-minute confirm window passes
@@ -88,6 +96,7 @@ def test_a_payment_the_pg_expired_fails_and_gives_its_stock_back(member_client, 
     assert product.stock == 10
 
 
+@pytest.mark.django_db
 def test_no_pg_record_fails_only_after_the_window(member_client, sandbox, product, settings):
     answer = checkout(member_client, [(product.id, 1)]).json()
     event = PaymentEvent.objects.get(order_id=answer["orderId"])
@@ -109,6 +118,7 @@ def test_no_pg_record_fails_only_after_the_window(member_client, sandbox, produc
     assert event.status == "FAILURE" and event.failure_code == "NOT_FOUND_PAYMENT"
 
 
+@pytest.mark.django_db
 def test_a_stale_executing_payment_is_recovered(member_client, sandbox, product, settings):
     answer = checkout(member_client, [(product.id, 1)]).json()
     payment_key = sandbox.authorize(answer["orderId"], 5000)
@@ -127,6 +137,7 @@ def test_a_stale_executing_payment_is_recovered(member_client, sandbox, product,
     assert event.status == "SUCCESS"
 
 
+@pytest.mark.django_db
 def test_an_unreachable_pg_backs_off_then_a_final_check_then_needs_attention(
     member_client, sandbox, product, settings
 ):
@@ -160,6 +171,7 @@ def test_an_unreachable_pg_backs_off_then_a_final_check_then_needs_attention(
         assert shortest <= step and longest >= 0.5 * step
 
 
+@pytest.mark.django_db
 def test_the_final_check_can_still_find_the_truth(member_client, sandbox, product, settings):
     settings.RECOVERY_BACKOFF_SECONDS = [1]
     event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
@@ -171,6 +183,7 @@ def test_the_final_check_can_still_find_the_truth(member_client, sandbox, produc
     assert event.status == "SUCCESS"
 
 
+@pytest.mark.django_db
 def test_a_claimed_payment_is_not_claimed_twice_until_its_lease_runs_out(
     member_client, sandbox, product
 ):
@@ -189,6 +202,7 @@ def test_a_claimed_payment_is_not_claimed_twice_until_its_lease_runs_out(
     assert recovery_attempt(event_id=event.pk, owner="worker-b", actor="worker").status == "SUCCESS"
 
 
+@pytest.mark.django_db
 def test_dry_run_decides_and_changes_nothing(member_client, sandbox, product, capsys):
     event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
 
@@ -199,6 +213,7 @@ def test_dry_run_decides_and_changes_nothing(member_client, sandbox, product, ca
     assert (event.status, event.lease_owner) == ("UNKNOWN", "")
 
 
+@pytest.mark.django_db
 def test_one_order_can_be_recovered_by_hand(member_client, sandbox, product, capsys):
     event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
     PaymentEvent.objects.filter(pk=event.pk).update(
@@ -212,6 +227,7 @@ def test_one_order_can_be_recovered_by_hand(member_client, sandbox, product, cap
     assert new_lease_owner() != new_lease_owner()
 
 
+@pytest.mark.django_db
 def test_one_task_settles_a_batch_and_skips_what_is_not_its_own(member_client, sandbox, settings):
     product = ProductFactory(price=5000, stock=10)
     events = [
@@ -231,6 +247,7 @@ def test_one_task_settles_a_batch_and_skips_what_is_not_its_own(member_client, s
     assert PaymentEvent.objects.filter(lease_owner=owner).count() == 0
 
 
+@pytest.mark.django_db
 def test_a_batch_asking_a_slow_pg_gives_back_what_it_cannot_reach_in_time(
     member_client, sandbox, settings
 ):
@@ -253,6 +270,7 @@ def test_a_batch_asking_a_slow_pg_gives_back_what_it_cannot_reach_in_time(
     assert sandbox.requests_for(last.order_id, "lookup") == []
 
 
+@pytest.mark.django_db
 def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
     member_client, sandbox, monkeypatch
 ):
@@ -295,3 +313,56 @@ def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
         assert sorted(event.outbox.values_list("kind", flat=True)) == ["LEDGER", "WALLET"]
     product.refresh_from_db()
     assert product.stock == 8 and not CompensationJob.objects.exists()
+
+
+# --- two recovery workers (real processes) over 500 UNKNOWN payments at once -------------
+
+
+COUNT = 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_work_one_payment_and_ask_the_pg_once_each(sandbox):
+    buyer = MemberFactory()
+    events = []
+    for _ in range(COUNT):
+        order_id = f"ord-{uuid.uuid4().hex[:20]}"
+        key = sandbox.authorize(order_id, 1000)
+        assert sandbox.confirm(key, order_id, 1000).status_code == 200  # approved; we never heard
+        events.append(
+            PaymentEvent(
+                order_id=order_id,
+                buyer=buyer,
+                gateway="toss",
+                order_name="포인트 충전",
+                total_amount=1000,
+                purpose=Purpose.POINT_CHARGE,
+                payment_key=key,
+                status="UNKNOWN",
+                pg_idempotency_key=uuid.uuid4().hex,
+                next_attempt_at=timezone.now(),
+            )
+        )
+    PaymentEvent.objects.bulk_create(events)
+    sandbox.fault(operation="lookup", latencyMs=[5, 30])  # enough to make the two overlap
+    env = child_env(TOSS_API_BASE=f"{sandbox.base}/toss", LOG_LEVEL="WARNING")
+    command = [sys.executable, "manage.py", "recover_payments", "--limit", "50"]
+
+    workers = [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0]
+    done = [int(out.strip().splitlines()[-1].split()[0]) for out in outputs]
+    assert sum(done) == COUNT  # together they did each payment once
+    assert PaymentEvent.objects.filter(status="SUCCESS").count() == COUNT
+    lookups = sandbox.http.get(
+        f"{sandbox.base}/sandbox/requests", params={"operation": "lookup", "limit": 10_000}
+    ).json()["requests"]
+    per_order = {}
+    for entry in lookups:
+        per_order[entry["orderId"]] = per_order.get(entry["orderId"], 0) + 1
+    assert len(per_order) == COUNT and set(per_order.values()) == {1}
+    print(f"\n  two workers recovered {done} payments; one PG lookup each")

@@ -1,4 +1,4 @@
-"""KakaoPay end to end through the app and the sandbox (pg-contracts 5.3)."""
+"""gateways/kakaopay through the app and the sandbox: K-1, K-3, K-4 (docs/sandbox.md, Scenarios)."""
 
 import pytest
 import requests

@@ -1,4 +1,4 @@
-"""PG keys and our identifiers compare exactly: MariaDB's default collation ignores case.
+"""payments/models.py: PG keys and our ids compare exactly (MariaDB's collation ignores case).
 
 Found by the recovery benchmark: two sandbox paymentKeys made in the same second
 ("…qvBCa" and "…QVbca") collided in the unique index on MariaDB.
