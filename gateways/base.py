@@ -27,6 +27,8 @@ from gateways.types import (
 
 class PaymentGateway(ABC):
     code: str = ""
+    # Whether this PG has a server-side step between checkout and its window (prepare).
+    prepares: bool = False
 
     def __init__(self, code: str, config: dict):
         self.code = code
@@ -105,10 +107,6 @@ def webhook_fields(data, *required: str) -> dict:
     if missing:
         raise InvalidWebhook(f"missing {', '.join(missing)}")
     return data
-
-
-def gateway_codes() -> list[str]:
-    return [code for code, conf in settings.PAYMENT_GATEWAYS.items() if conf.get("CLASS")]
 
 
 @cache

@@ -45,6 +45,8 @@ ALREADY_APPROVED = {"-702"}
 
 
 class KakaoPayGateway(PaymentGateway):
+    prepares = True  # ready: gets the tid and the window's URL
+
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
         self.client = KakaoPayClient(

@@ -22,7 +22,7 @@ from payments.selectors import (
     payment_status_for_buyer,
 )
 from payments.services.checkout import payment_checkout
-from payments.services.confirm import IN_DOUBT, payment_confirm, payment_confirm_async
+from payments.services.confirm import UNSETTLED, payment_confirm, payment_confirm_async
 from payments.services.waiting import payment_wait_outcome
 from payments.services.webhooks import webhook_accept
 
@@ -154,7 +154,7 @@ class PaymentConfirmApi(APIView):
             payment_key=body["paymentKey"],
             amount=body["amount"],
         )
-        if event.status not in IN_DOUBT:
+        if event.status not in UNSETTLED:
             return Response(self.OutputSerializer(event).data)
         headers = {"Location": f"/api/v1/payments/{event.order_id}"}
         if respond_async:

@@ -40,7 +40,8 @@ from payments.states import transition
 
 log = structlog.get_logger(__name__)
 
-IN_DOUBT = frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION})
+# No outcome the buyer can act on yet (a person decides NEEDS_ATTENTION): confirm answers 202.
+UNSETTLED = frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION})
 PAID = frozenset({S.SUCCESS, S.CANCELED, S.PARTIAL_CANCELED})
 
 
@@ -145,14 +146,14 @@ def payment_confirm_relay(*, limit: int = 500) -> int:
     return len(owed)
 
 
-def _settle_at_pg(event: PaymentEvent, actor: str, lease_owner: str = "") -> bool:
+def _settle_at_pg(event: PaymentEvent, actor: str, lease_owner: str = "") -> None:
     """Steps 4 to 6: ask the PG to approve, decide on its answer, record it.
 
-    False if the payment had left EXECUTING meanwhile (recovery or a webhook settled it
-    first); `event` then holds where it is now.
+    `event` holds the payment's status afterwards: the recorded one, or where recovery or
+    a webhook had taken it first.
     """
     decision = decide_after_confirm(event, pg_confirm(event))
-    return payment_record_outcome(
+    payment_record_outcome(
         event=event,
         decision=decision_carry_out(event=event, decision=decision),
         actor=actor,
@@ -228,7 +229,7 @@ def _declined(event: PaymentEvent) -> DomainError:
 def _answer_from_state(event: PaymentEvent, payment_key: str) -> PaymentEvent:
     """A confirm of a payment that is not NOT_STARTED: replay, wait, or refuse."""
     same_key = event.payment_key == payment_key
-    if event.status in PAID or event.status in IN_DOUBT:
+    if event.status in PAID or event.status in UNSETTLED:
         if same_key:
             return event
         raise DomainError("INVALID_STATE", "This order was confirmed with another paymentKey.")

@@ -121,7 +121,7 @@ def decide_after_confirm(
     """
     if isinstance(answer.record, PgRecord):
         return judge(event, answer.record)
-    if answer.operation == "lookup":
+    if answer.operation == "lookup":  # pg_confirm looks it up when the PG says "already done"
         return Decision(Action.BACK_OFF, "LOOKUP_FAILED", answer.code, answer.message)
     if answer.error == PgError.DECLINED:
         action = Action.VERIFY_DECLINE if answer.after_retry else Action.FAILURE
@@ -259,7 +259,8 @@ def decide_restore_recheck(event: PaymentEvent, answer: PgAnswer) -> Decision:
     nothing usable                           | LEAVE: ask again at the next run
     approved for our amount (a FAILURE here) | SUCCESS (PG_APPROVED_FALSE_FAILURE): the
                                              |   restore is closed unrun
-    anything else, or no such payment        | FAILURE: the failure stands, restore
+    anything else, or no such payment        | FAILURE: the recorded failure stands, so
+                                             |   its stock goes back
     """
     if answer.record is None and answer.error != PgError.NOT_FOUND:
         return Decision(Action.LEAVE, "PG_UNREACHABLE", answer.code)
@@ -272,7 +273,7 @@ def decide_restore_recheck(event: PaymentEvent, answer: PgAnswer) -> Decision:
                 decision.pg_code,
                 approved_at=decision.approved_at,
             )
-    return Decision(Action.FAILURE, "RESTORE")
+    return Decision(Action.FAILURE, "FAILURE_STANDS")
 
 
 def decide_webhook(status: str | None, *, confirm_in_flight: bool) -> Decision:

@@ -126,8 +126,12 @@ def pg_prepare(
     """The PG's own step before its window (KakaoPay ready), asked once.
 
     The record is a Prepared (the PG's key for the payment, where to send the buyer), or
-    None with no error for PGs that have no such step.
+    None with no error for PGs that have no such step (they are not asked at all, so
+    their checkout keeps its database connection).
     """
+    gateway = get_gateway(event.gateway)
+    if not gateway.prepares:
+        return PgAnswer("prepare")
     request = PrepareRequest(
         order_id=event.order_id,
         order_name=event.order_name,
@@ -138,7 +142,6 @@ def pg_prepare(
         cancel_url=cancel_url,
         fail_url=fail_url,
     )
-    gateway = get_gateway(event.gateway)
     return _ask("prepare", lambda: gateway.prepare(request), retries=False)
 
 

@@ -138,7 +138,7 @@ def recovery_attempt_many(
             payment_release_lease(event_id=event.pk, owner=owner)
             continue
         with _about(event):
-            asked.append((event, recovery_decide(event)))
+            asked.append((event, recovery_ask_and_decide(event)))
     results = []
     for event, decision in asked:
         # The decision rides on the payment_outcome line its recording logs: one line per
@@ -148,7 +148,7 @@ def recovery_attempt_many(
     return results
 
 
-def recovery_decide(event: PaymentEvent) -> Decision:
+def recovery_ask_and_decide(event: PaymentEvent) -> Decision:
     """Ask the PG and decide; on the last attempt an undecided answer is asked again."""
     decision = decide_in_recovery(event, pg_lookup(event), window_passed=pg_window_passed(event))
     final = event.retry_count + 1 >= len(settings.RECOVERY_BACKOFF_SECONDS)

@@ -137,7 +137,7 @@ def payment_release_lease(*, event_id: int, owner: str) -> None:
 
 
 def _after_effects(event_id: int, status: str, moved_from: str) -> None:
-    """What a recorded outcome owes, written in its own transaction."""
+    """What a recorded outcome owes, written in the transition's own transaction."""
     if status == S.SUCCESS:
         # FAILURE -> SUCCESS is only right while the stock is still held.
         if moved_from == S.FAILURE and not compensation_close_unrun(event_id=event_id):

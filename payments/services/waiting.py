@@ -23,7 +23,8 @@ from payments.services.settle import outcome_channel
 log = structlog.get_logger(__name__)
 
 WAIT_POLL_SECONDS = 0.25
-OPEN = ("NOT_STARTED", "EXECUTING", "UNKNOWN")
+# The statuses that move on without a person: a waiter waits while the payment is in one.
+MOVING = ("NOT_STARTED", "EXECUTING", "UNKNOWN")
 
 
 @cache
@@ -40,7 +41,7 @@ def payment_wait_outcome(*, event_id: int, timeout: float) -> str:
     try:
         pubsub.subscribe(outcome_channel(event_id))  # before the read: no outcome slips between
         status = _status(event_id)
-        while status in OPEN and time.monotonic() < deadline:
+        while status in MOVING and time.monotonic() < deadline:
             release_db_connections()
             pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
             status = _status(event_id)
@@ -54,7 +55,7 @@ def payment_wait_outcome(*, event_id: int, timeout: float) -> str:
 
 def _poll(event_id: int, deadline: float) -> str:
     status = _status(event_id)
-    while status in OPEN and time.monotonic() < deadline:
+    while status in MOVING and time.monotonic() < deadline:
         release_db_connections()
         time.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         status = _status(event_id)

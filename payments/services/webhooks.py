@@ -72,7 +72,7 @@ def webhook_process(*, webhook_id: int) -> str:
     stale = timezone.now() - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
     in_flight = event is not None and event.status == S.EXECUTING and event.updated_at > stale
     decision = decide_webhook(event.status if event else None, confirm_in_flight=in_flight)
-    if decision.action == Action.LEAVE:
+    if decision.action != Action.RECHECK:
         event_id = event.pk if event else None
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, decision.note, event_id)
     owner = f"webhook:{webhook_id}"

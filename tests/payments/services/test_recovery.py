@@ -284,7 +284,7 @@ def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
         unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
         for _ in range(2)
     ]
-    decide = recovery.recovery_decide
+    decide = recovery.recovery_ask_and_decide
 
     def decide_then_a_webhook_wins(event):
         decision = decide(event)
@@ -298,7 +298,7 @@ def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
             )
         return decision
 
-    monkeypatch.setattr(recovery, "recovery_decide", decide_then_a_webhook_wins)
+    monkeypatch.setattr(recovery, "recovery_ask_and_decide", decide_then_a_webhook_wins)
     owner = new_lease_owner()
     claimed = recovery_claim(owner=owner, limit=2)
 
