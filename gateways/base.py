@@ -12,6 +12,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+import gateways.metrics  # noqa: F401  (registers them at startup: /metrics lists them before any call)
 from config.strict_json import strict_loads
 from gateways.errors import InvalidWebhook, UnsupportedGateway
 from gateways.types import (

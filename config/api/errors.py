@@ -29,6 +29,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "NOT_FOUND": 404,
     "OUT_OF_STOCK": 409,
     "INVALID_STATE": 409,
+    "CHECKOUT_IN_PROGRESS": 409,
     "IDEMPOTENCY_KEY_REUSED": 422,
     "GATEWAY_UNAVAILABLE": 503,
 }
@@ -74,7 +75,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Any:
     # DRF's handler turns Http404/PermissionDenied into API exceptions, sets the auth
     # and Retry-After headers, and rolls back a surrounding atomic block.
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=http_status_of(exc))
+        response = Response(
+            error_body(exc.code, exc.message, **exc.extra), status=http_status_of(exc)
+        )
+        if "retryAfter" in exc.extra:  # seconds: when trying again can succeed
+            response["Retry-After"] = str(exc.extra["retryAfter"])
+        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Django's handler500 answers in JSON and logs it.

@@ -5,6 +5,7 @@ Then, with no transaction open, the PG's own step before its window, if it has o
 click return the first answer (payments.services.idempotency).
 """
 
+import math
 import secrets
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from config.errors import DomainError
 from payments.models import PaymentEvent, PaymentOrder, Purpose
@@ -23,7 +26,7 @@ from payments.services.idempotency import (
     idempotency_update,
     idempotent_create,
 )
-from payments.services.pg import PgError, pg_client_config, pg_prepare, pg_require
+from payments.services.pg import PgError, pg_client_config, pg_prepare, pg_prepare_lease, pg_require
 from payments.services.pricing import Priced, price_goods, price_points
 from payments.services.settle import payment_record_outcome
 from payments.states import record_creation
@@ -32,6 +35,7 @@ from products.services import stock_reserve
 # What the caller turns a new payment into (its answer): the payment, and the public
 # values the shop's frontend needs to open that PG's window.
 Render = Callable[[PaymentEvent, dict], dict]
+PREPARING = "prepare"  # the lease owner while a checkout waits for the PG's prepare step
 
 
 def new_order_id() -> str:
@@ -81,7 +85,12 @@ def payment_checkout(
 
 
 def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: str):
+    # A PG with a prepare step: this request holds the payment until that step is done
+    # or its timeouts have run out, so a replay meanwhile does not start a second one.
+    lease = pg_prepare_lease(gateway)
     event = PaymentEvent.objects.create(
+        lease_owner=PREPARING if lease else "",
+        lease_until=timezone.now() + lease if lease else None,
         order_id=new_order_id(),
         buyer=buyer,
         gateway=gateway,
@@ -142,17 +151,36 @@ def _prepare_at_pg(
     # Both or neither: a crash in between would leave a replay with a key but no URL.
     with transaction.atomic(durable=True):
         PaymentEvent.objects.filter(pk=event.pk, payment_key__isnull=True).update(
-            payment_key=prepared.record.payment_key
+            payment_key=prepared.record.payment_key, lease_owner="", lease_until=None
         )
         idempotency_update(member=buyer, key=idempotency, answer=answer)
     return answer
 
 
 def _unfinished_preparation(answer: dict, buyer, idempotency, actor: str) -> dict:
-    """A replay of a checkout whose PG step never finished (the process died between the
-    payment's commit and the PG's answer): do that step now, so the buyer can go on."""
+    """A replay of a checkout whose PG step has not finished: either the first request is
+    still waiting for the PG (CHECKOUT_IN_PROGRESS: a second prepare would give the buyer
+    a window for another PG key), or it died between the payment's commit and the PG's
+    answer, its lease has run out, and this request takes the lease and does the step."""
     event = PaymentEvent.objects.filter(order_id=answer.get("orderId"), buyer=buyer).first()
     if event is None or event.status != S.NOT_STARTED or event.payment_key:
         return answer
+    lease = pg_prepare_lease(event.gateway)
+    if lease is None:
+        return answer
+    now = timezone.now()
+    taken = (
+        PaymentEvent.objects.filter(pk=event.pk, status=S.NOT_STARTED, payment_key__isnull=True)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_owner=PREPARING, lease_until=now + lease)
+    )
+    if not taken:
+        event.refresh_from_db(fields=["lease_until"])
+        wait = (event.lease_until - now).total_seconds() if event.lease_until else 1
+        raise DomainError(
+            "CHECKOUT_IN_PROGRESS",
+            "This checkout is still being prepared with the PG; try again shortly.",
+            retryAfter=max(1, math.ceil(wait)),
+        )
     quantity = sum(event.lines.values_list("quantity", flat=True))
     return _prepare_at_pg(event, answer, quantity, buyer, idempotency, actor)

@@ -44,8 +44,9 @@ def idempotent_create(
 ) -> tuple[dict, bool]:
     """(the answer, whether it is a replay). Without a key, `create` simply runs.
 
-    `on_replay` sees a stored answer before it is replayed (not a concurrent winner's,
-    which may still be finishing), so a caller can finish what a dead process left undone.
+    `on_replay` sees a stored answer before it is replayed, a concurrent winner's too, so
+    a caller can finish what a dead process left undone (or say the winner has not
+    finished yet).
     """
     if key is None:
         return create(lambda answer: None), False
@@ -69,7 +70,7 @@ def idempotent_create(
         stored = idempotency_replay(member=member, key=key)
         if stored is None:
             raise
-        return stored, True
+        return (on_replay(stored) if on_replay else stored), True
 
 
 def idempotency_replay(*, member, key: IdempotencyKey) -> dict | None:

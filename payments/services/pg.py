@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 import structlog
@@ -143,6 +144,16 @@ def pg_prepare(
         fail_url=fail_url,
     )
     return _ask("prepare", lambda: gateway.prepare(request), retries=False)
+
+
+def pg_prepare_lease(code: str) -> timedelta | None:
+    """How long a prepare can take at most (its timeouts, and a margin), None for a PG
+    that has no prepare step. A replay inside it must not start a second prepare."""
+    gateway = get_gateway(code)
+    if not gateway.prepares:
+        return None
+    config = gateway.config
+    return timedelta(seconds=config["CONNECT_TIMEOUT"] + config["READ_TIMEOUT"] + 2)
 
 
 def pg_confirm_credentials(event: PaymentEvent, client_value: str) -> tuple[str, str | None]:

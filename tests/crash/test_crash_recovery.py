@@ -155,7 +155,9 @@ class Shop:
                     timeout=10,
                     headers={"Authorization": f"Token {token}", **(headers or {})},
                 )
-                if response.status_code < 500:
+                # 409 CHECKOUT_IN_PROGRESS: the first try still waits for the PG's ready.
+                busy = response.status_code == 409 and "CHECKOUT_IN_PROGRESS" in response.text
+                if response.status_code < 500 and not busy:
                     return response
                 last = f"{response.status_code} {response.text[:200]}"
             except requests.RequestException as exc:

@@ -1,13 +1,17 @@
 """gateways/kakaopay through the app and the sandbox: K-1, K-3, K-4 (docs/sandbox.md, Scenarios)."""
 
+import threading
+from datetime import timedelta
+
 import pytest
 import requests
 from django.core.management import call_command
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from payments.models import CompensationJob, PaymentEvent
-from tests.factories import ProductFactory
-from tests.payments.helpers import checkout, confirm, point_gateway_at_sandbox
+from payments.models import CompensationJob, IdempotencyRecord, PaymentEvent
+from tests.factories import MemberFactory, ProductFactory
+from tests.payments.helpers import checkout, confirm, in_threads, point_gateway_at_sandbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -183,8 +187,6 @@ def test_an_approval_that_never_happened_is_confirmed_by_recovery(member_client,
 def test_a_checkout_that_died_before_ready_answered_is_finished_by_its_replay(
     member_client, kakao, product
 ):
-    from payments.models import IdempotencyRecord
-
     first = checkout(
         member_client, [(product.id, 1)], gateway="kakaopay", HTTP_IDEMPOTENCY_KEY="died"
     ).json()
@@ -207,3 +209,55 @@ def test_a_checkout_that_died_before_ready_answered_is_finished_by_its_replay(
         ]
         == "SUCCESS"
     )
+
+
+def test_a_replay_while_ready_is_still_running_is_409_and_asks_no_second_ready(
+    member_client, kakao, product
+):
+    first = checkout(
+        member_client, [(product.id, 1)], gateway="kakaopay", HTTP_IDEMPOTENCY_KEY="slow"
+    ).json()
+    # As if the first request were still waiting for ready: its lease has not run out.
+    PaymentEvent.objects.filter(order_id=first["orderId"]).update(
+        payment_key=None,
+        lease_owner="prepare",
+        lease_until=timezone.now() + timedelta(seconds=30),
+    )
+    record_ = IdempotencyRecord.objects.get(key="slow")
+    record_.response_body = {k: v for k, v in first.items() if k != "redirectUrl"}
+    record_.save()
+
+    again = checkout(
+        member_client, [(product.id, 1)], gateway="kakaopay", HTTP_IDEMPOTENCY_KEY="slow"
+    )
+
+    assert again.status_code == 409, again.content
+    assert again.json()["code"] == "CHECKOUT_IN_PROGRESS"
+    assert int(again["Retry-After"]) >= 1
+    assert len(kakao.requests_for(first["orderId"], "ready")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_requests_with_one_key_make_one_ready_and_one_window(kakao, product):
+    buyer = MemberFactory()
+    kakao.fault(gateway="kakaopay", operation="ready", rate=1.0, latencyMs=[800, 800])
+    start = threading.Barrier(2)
+
+    def buy(i):
+        client = APIClient()
+        client.force_authenticate(buyer)
+        start.wait()
+        response = checkout(
+            client, [(product.id, 1)], gateway="kakaopay", HTTP_IDEMPOTENCY_KEY="twice"
+        )
+        return response.status_code, response.json()
+
+    answers = in_threads(2, 2, buy)
+
+    windows = {a["redirectUrl"] for s, a in answers if s in (200, 201)}
+    assert sorted(s for s, _ in answers) in ([201, 409], [200, 201]), answers
+    assert len(windows) == 1
+    order_id = PaymentEvent.objects.get().order_id
+    assert len(kakao.requests_for(order_id, "ready")) == 1
+    tid = PaymentEvent.objects.get().payment_key
+    assert windows == {next(a["redirectUrl"] for s, a in answers if s == 201)} and tid
