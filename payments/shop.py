@@ -17,13 +17,32 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError
 
 from config.api.errors import http_status_of
 from config.errors import DomainError
-from payments.models import Purpose
+from payments.inputs import CheckoutInput, ConfirmInput, form_integer, validated
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import payment_confirm
 from products.selectors import product_list
+
+# What a shopper reads for each refusal (the API's messages are for developers).
+SHOPPER_MESSAGES = {
+    "OUT_OF_STOCK": "재고가 부족합니다.",
+    "NOT_FOUND": "주문을 찾을 수 없습니다.",
+    "AMOUNT_MISMATCH": "결제 금액이 주문 금액과 다릅니다. 주문이 취소되었습니다.",
+    "INVALID_STATE": "이미 처리된 주문입니다. 주문 내역을 확인하세요.",
+    "GATEWAY_UNAVAILABLE": "결제사가 응답하지 않습니다. 결제되지 않았으니 잠시 후 다시 시도하세요.",
+    "CHECKOUT_IN_PROGRESS": "주문을 준비하고 있습니다. 잠시 후 다시 시도하세요.",
+    "INVALID_REQUEST": "주문 정보를 확인하세요.",
+}
+
+
+def shopper_message(error: DomainError) -> str:
+    """The PG's own words for a decline (Toss writes them for buyers), else ours."""
+    if error.extra.get("pgMessage"):
+        return str(error.extra["pgMessage"])
+    return SHOPPER_MESSAGES.get(error.code, "요청을 처리하지 못했습니다. 잠시 후 다시 시도하세요.")
 
 
 @require_GET
@@ -34,25 +53,37 @@ def shop_home(request):
 @require_POST
 @login_required(login_url="/shop/login")
 def shop_buy(request):
+    line = {
+        "productId": form_integer(request.POST.get("productId")),
+        "quantity": form_integer(request.POST.get("quantity", "1")),
+    }
     try:
-        product_id, quantity = (
-            int(request.POST["productId"]),
-            int(request.POST.get("quantity", "1")),
-        )
+        body = validated(CheckoutInput, {"gateway": "toss", "items": [line]})
         answer, _ = payment_checkout(
             buyer=request.user,
-            gateway="toss",
-            purpose=Purpose.GOODS,
-            lines=[(product_id, quantity)],
+            gateway=body["gateway"],
+            purpose=body["purpose"],
+            lines=[(item["productId"], item["quantity"]) for item in body["items"]],
             amount=None,
             render=_window_params,
         )
-    except (KeyError, ValueError):
-        return _result(request, "잘못된 요청", "상품과 수량을 확인하세요.", status=400)
+    except ValidationError as exc:
+        return _result(request, "잘못된 요청", _form_problem(exc), status=400)
     except DomainError as exc:
-        return _result(request, "주문할 수 없습니다", exc.message, status=http_status_of(exc))
+        return _result(
+            request, "주문할 수 없습니다", shopper_message(exc), status=http_status_of(exc)
+        )
     window = settings.PG_SANDBOX_URL.rstrip("/") + "/toss/window?" + urlencode(answer)
     return HttpResponseRedirect(window)
+
+
+def _form_problem(error: ValidationError) -> str:
+    fields = str(error.detail)
+    if "quantity" in fields:
+        return f"수량은 1개에서 {settings.CHECKOUT_MAX_QUANTITY}개까지 주문할 수 있습니다."
+    if "productId" in fields:
+        return "상품을 찾을 수 없습니다."
+    return "주문 정보를 확인하세요."
 
 
 def _window_params(event, pg_config: dict) -> dict:
@@ -69,20 +100,20 @@ def _window_params(event, pg_config: dict) -> dict:
 @require_GET
 @login_required(login_url="/shop/login")
 def shop_payment_success(request):
-    query = request.GET
+    query = {key: request.GET.get(key) for key in ("orderId", "paymentKey", "amount")}
     try:
+        body = validated(ConfirmInput, {**query, "amount": form_integer(query["amount"])})
         event = payment_confirm(
             buyer=request.user,
-            order_id=query["orderId"],
-            payment_key=query["paymentKey"],
-            amount=int(query["amount"]),
+            order_id=body["orderId"],
+            payment_key=body["paymentKey"],
+            amount=body["amount"],
             actor="shop",
         )
-    except (KeyError, ValueError):
-        return _result(request, "잘못된 요청", "결제 정보가 없습니다.", status=400)
+    except ValidationError:
+        return _result(request, "잘못된 요청", "결제 정보가 올바르지 않습니다.", status=400)
     except DomainError as exc:
-        message = exc.extra.get("pgMessage") or exc.message
-        return _result(request, "결제 실패", message, status=http_status_of(exc))
+        return _result(request, "결제 실패", shopper_message(exc), status=http_status_of(exc))
     if event.status == "SUCCESS":
         return _result(
             request, "결제 완료", f"{event.order_name}: {event.total_amount:,}원", event=event

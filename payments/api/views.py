@@ -2,20 +2,18 @@
 calling one service or selector. HTTP stays here; the services know nothing of it."""
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.http import HttpResponse
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.fields import StrictIntegerField
 from config.api.pagination import CursorPage
 from config.api.prefer import preferred_wait, prefers_async
 from payments.api.idempotency import idempotency_key
+from payments.inputs import CheckoutInput, ConfirmInput, validated
 from payments.models import PaymentStatus as S
-from payments.models import Purpose
 from payments.selectors import (
     payment_get_for_buyer,
     payment_list_for_buyer,
@@ -25,26 +23,6 @@ from payments.services.checkout import payment_checkout
 from payments.services.confirm import UNSETTLED, payment_confirm, payment_confirm_async
 from payments.services.waiting import payment_wait_outcome
 from payments.services.webhooks import webhook_accept
-
-ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
-MAX_ID = 10**18 - 1
-MAX_AMOUNT = 10**12
-
-
-def validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-class LineSerializer(serializers.Serializer):
-    productId = StrictIntegerField(min_value=1, max_value=MAX_ID)
-    quantity = StrictIntegerField(min_value=1)
-
-    def validate_quantity(self, value):
-        if value > settings.CHECKOUT_MAX_QUANTITY:
-            raise ValidationError(f"at most {settings.CHECKOUT_MAX_QUANTITY}")
-        return value
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -74,25 +52,7 @@ class PaymentOutputSerializer(serializers.Serializer):
 
 
 class PaymentCheckoutApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        gateway = serializers.CharField(max_length=20)
-        purpose = serializers.ChoiceField(choices=Purpose.choices, default=Purpose.GOODS)
-        items = LineSerializer(many=True, required=False)
-        amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
-
-        def validate(self, data):
-            if data["purpose"] == Purpose.GOODS:
-                items = data.get("items") or []
-                if not 1 <= len(items) <= settings.CHECKOUT_MAX_LINES:
-                    raise ValidationError({"items": [f"1 to {settings.CHECKOUT_MAX_LINES} items"]})
-                if "amount" in data:
-                    raise ValidationError({"amount": ["the server prices goods; send items only"]})
-            else:
-                if "amount" not in data:
-                    raise ValidationError({"amount": ["required for POINT_CHARGE"]})
-                if data.get("items"):
-                    raise ValidationError({"items": ["not allowed for POINT_CHARGE"]})
-            return data
+    InputSerializer = CheckoutInput
 
     class OutputSerializer(serializers.Serializer):
         """The new payment, and what the frontend needs to open the PG's window."""
@@ -124,10 +84,7 @@ class PaymentCheckoutApi(APIView):
 
 
 class PaymentConfirmApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
-        paymentKey = serializers.CharField(max_length=200)
-        amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
+    InputSerializer = ConfirmInput
 
     class OutputSerializer(serializers.Serializer):
         """200: the outcome is known."""

@@ -65,3 +65,36 @@ def test_buying_needs_a_login_and_valid_input(client):
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/shop/login")
     assert garbage.status_code == 400
     assert too_many.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "product_id, quantity, says",
+    [
+        (None, "0", "수량은 1개에서 100개까지"),
+        (None, "-5", "수량은 1개에서 100개까지"),
+        (None, "150", "수량은 1개에서 100개까지"),  # the API's limit, CHECKOUT_MAX_QUANTITY
+        (str(10**23), "1", "상품을 찾을 수 없습니다"),
+        ("99999999", "1", "주문 정보를 확인하세요"),  # no such product: the pricing refuses
+    ],
+)
+def test_the_buy_form_refuses_what_the_api_refuses_in_korean(client, product_id, quantity, says):
+    product = ProductFactory(stock=200)
+    client.force_login(MemberFactory())
+
+    answer = client.post(
+        "/shop/buy", {"productId": product_id or str(product.id), "quantity": quantity}
+    )
+
+    assert answer.status_code == 400 and says in answer.content.decode()
+    product.refresh_from_db()
+    assert product.stock == 200
+
+
+def test_the_return_page_refuses_a_bad_amount_without_a_500(client):
+    client.force_login(MemberFactory())
+
+    for amount in ("abc", str(10**30), "-1"):
+        answer = client.get(
+            "/shop/payments/success", {"orderId": "ord-xxxxxx", "paymentKey": "k", "amount": amount}
+        )
+        assert answer.status_code == 400 and "결제 정보가 올바르지 않습니다" in answer.content.decode()

@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 
 from tests.factories import ProductFactory
@@ -58,3 +60,13 @@ def test_detail_of_a_missing_product_is_404(api_client):
 
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("position", [b"abc", b"1e5", b"-1", b"1" * 19])
+def test_a_crafted_cursor_is_404_not_a_database_error(api_client, position):
+    ProductFactory()
+    cursor = base64.b64encode(b"p=" + position).decode()
+
+    answer = api_client.get("/api/v1/products", {"cursor": cursor})
+
+    assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND"

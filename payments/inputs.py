@@ -1,0 +1,72 @@
+"""What a client may send to start or confirm a payment, checked once for every caller.
+
+The API's views and the shop's pages validate with these same serializers, so a value the
+API refuses the shop refuses too (the shop once answered a 500 for quantity 0). Form
+values arrive as text: `form_integer` turns a decimal string into an int first, and
+leaves anything else as it is for the serializer to refuse.
+"""
+
+import re
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from config.api.fields import StrictIntegerField
+from payments.models import Purpose
+
+ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
+MAX_ID = 10**18 - 1
+MAX_AMOUNT = 10**12
+_DECIMAL = re.compile(r"-?[0-9]{1,24}")
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def form_integer(value):
+    """A form field's text as an int when it is one (the serializer checks its range)."""
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return int(value.strip())
+    return value
+
+
+class LineSerializer(serializers.Serializer):
+    productId = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    quantity = StrictIntegerField(min_value=1)
+
+    def validate_quantity(self, value):
+        if value > settings.CHECKOUT_MAX_QUANTITY:
+            raise ValidationError(f"at most {settings.CHECKOUT_MAX_QUANTITY}")
+        return value
+
+
+class CheckoutInput(serializers.Serializer):
+    gateway = serializers.CharField(max_length=20)
+    purpose = serializers.ChoiceField(choices=Purpose.choices, default=Purpose.GOODS)
+    items = LineSerializer(many=True, required=False)
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+
+    def validate(self, data):
+        if data["purpose"] == Purpose.GOODS:
+            items = data.get("items") or []
+            if not 1 <= len(items) <= settings.CHECKOUT_MAX_LINES:
+                raise ValidationError({"items": [f"1 to {settings.CHECKOUT_MAX_LINES} items"]})
+            if "amount" in data:
+                raise ValidationError({"amount": ["the server prices goods; send items only"]})
+        else:
+            if "amount" not in data:
+                raise ValidationError({"amount": ["required for POINT_CHARGE"]})
+            if data.get("items"):
+                raise ValidationError({"items": ["not allowed for POINT_CHARGE"]})
+        return data
+
+
+class ConfirmInput(serializers.Serializer):
+    orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
+    paymentKey = serializers.CharField(max_length=200)
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
