@@ -34,6 +34,7 @@ SHOPPER_MESSAGES = {
     "INVALID_STATE": "이미 처리된 주문입니다. 주문 내역을 확인하세요.",
     "GATEWAY_UNAVAILABLE": "결제사가 응답하지 않습니다. 결제되지 않았으니 잠시 후 다시 시도하세요.",
     "CHECKOUT_IN_PROGRESS": "주문을 준비하고 있습니다. 잠시 후 다시 시도하세요.",
+    "PAYMENT_KEY_IN_USE": "결제를 확인하고 있습니다. 잠시 후 다시 시도하세요.",
     "INVALID_REQUEST": "주문 정보를 확인하세요.",
 }
 

@@ -3,8 +3,10 @@
 1. the member's own payment (another member's orderId is a 404);
 2. client vs server: the amount must be what checkout stored; a mismatch is a tamper
    attempt: FAILURE, stock released, nothing sent to the PG;
-3. claim NOT_STARTED -> EXECUTING with the paymentKey, and commit; a paymentKey that
-   belongs to another order breaks its unique index, and is a tamper attempt as in 2;
+3. claim NOT_STARTED -> EXECUTING with the paymentKey, and commit; a paymentKey another
+   order holds breaks its unique index, and the PG is asked whose key it is: the
+   holder's, and this is a tamper attempt as in 2; this order's, and a holder that
+   failed gives it up (someone tried it on their own order first);
 4. with no transaction open, confirm at the PG (the PG port: this payment's own
    idempotency key, transient errors retried inside a budget);
 5. PG vs server: decisions.decide_after_confirm (orderId, paymentKey, amount and status
@@ -33,10 +35,10 @@ from payments.metrics import CONFIRM_SECONDS, CONFIRMS
 from payments.models import OutboxMessage, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, Decision, decide_after_confirm
-from payments.services.pg import pg_confirm, pg_confirm_credentials
+from payments.services.pg import PgError, pg_confirm, pg_confirm_credentials, pg_find_key
 from payments.services.queue import CONFIRM_PAYMENT, enqueue
 from payments.services.settle import decision_carry_out, payment_record_outcome
-from payments.states import transition
+from payments.states import record_note, transition
 
 log = structlog.get_logger(__name__)
 
@@ -181,27 +183,12 @@ def _claim(
             "AMOUNT_MISMATCH", "The amount differs from the order's; the order was cancelled."
         )
     try:
-        with transaction.atomic(durable=True):
-            claimed = transition(
-                event.pk,
-                to=S.EXECUTING,
-                froms={S.NOT_STARTED},
-                reason="CONFIRM_REQUESTED",
-                actor=actor,
-                payment_key=payment_key,
-                pg_auth_token=auth_token or "",
-            )
-            if claimed is not None and respond_async:
-                OutboxMessage.objects.create(event_id=event.pk, kind=OutboxMessage.Kind.CONFIRM)
-                transaction.on_commit(lambda: enqueue(CONFIRM_PAYMENT, event.pk))
-    except IntegrityError as exc:
-        # The key is unique per gateway: it belongs to another order (tampered, or two
-        # orders raced for one key). The claim rolled back; nothing was sent to the PG.
-        detail = "the paymentKey belongs to another order"
-        _fail_tampered(event, "PAYMENT_KEY_OF_ANOTHER_ORDER", detail, actor)
-        raise DomainError(
-            "INVALID_STATE", "This paymentKey belongs to another order; the order was cancelled."
-        ) from exc
+        claimed = _take(event, payment_key, auth_token, actor, respond_async)
+    except IntegrityError:
+        # The key is unique per gateway and another order holds it. The claim rolled
+        # back; the PG says whose key it is before anyone's order fails for it.
+        _release_key_for(event, payment_key, actor)
+        claimed = _take(event, payment_key, auth_token, actor, respond_async)
     if claimed is None:  # someone else moved it first: answer from where it is now
         event.refresh_from_db()
         return _answer_from_state(event, payment_key), False
@@ -209,6 +196,66 @@ def _claim(
     event.pg_auth_token = auth_token or ""
     structlog.contextvars.bind_contextvars(paymentKey=payment_key)
     return event, True
+
+
+def _take(event, payment_key: str, auth_token, actor: str, respond_async: bool):
+    """Step 3: NOT_STARTED -> EXECUTING with the key, committed; IntegrityError if another
+    order holds the key."""
+    with transaction.atomic(durable=True):
+        claimed = transition(
+            event.pk,
+            to=S.EXECUTING,
+            froms={S.NOT_STARTED},
+            reason="CONFIRM_REQUESTED",
+            actor=actor,
+            payment_key=payment_key,
+            pg_auth_token=auth_token or "",
+        )
+        if claimed is not None and respond_async:
+            OutboxMessage.objects.create(event_id=event.pk, kind=OutboxMessage.Kind.CONFIRM)
+            transaction.on_commit(lambda: enqueue(CONFIRM_PAYMENT, event.pk))
+    return claimed
+
+
+def _release_key_for(event: PaymentEvent, payment_key: str, actor: str) -> None:
+    """Another order holds this paymentKey. Returns once it is free for this order.
+
+    Anyone who saw a buyer's paymentKey could confirm their own order with it first: the
+    PG refuses that confirm, and the failed order keeps the key. So the PG is asked whose
+    key it is. This order's: the failed order gives it up (a history row says so). Not
+    this order's: this request is the tamperer, and only its own order fails. A holder
+    still confirming it answers 409 PAYMENT_KEY_IN_USE; no answer from the PG, 503.
+    Nothing is failed on our word alone.
+    """
+    holder = PaymentEvent.objects.filter(gateway=event.gateway, payment_key=payment_key).first()
+    if holder is None or holder.pk == event.pk:
+        return  # given up meanwhile: the claim can be tried again
+    answer = pg_find_key(event.gateway, payment_key)
+    if answer.record is None and answer.error != PgError.NOT_FOUND:
+        raise DomainError(
+            "GATEWAY_UNAVAILABLE",
+            "The PG could not say whose paymentKey this is; nothing was charged. Try again.",
+        )
+    if answer.record is None or answer.record.order_id != event.order_id:
+        detail = f"the paymentKey belongs to another order ({holder.order_id} holds it)"
+        _fail_tampered(event, "PAYMENT_KEY_OF_ANOTHER_ORDER", detail, actor)
+        raise DomainError(
+            "INVALID_STATE", "This paymentKey belongs to another order; the order was cancelled."
+        )
+    with transaction.atomic(durable=True):
+        released = PaymentEvent.objects.filter(
+            pk=holder.pk, status=S.FAILURE, payment_key=payment_key
+        ).update(payment_key=None)
+        if released:
+            note = f"the PG says this paymentKey is {event.order_id}'s"
+            record_note(holder.pk, reason="PAYMENT_KEY_RELEASED", actor=actor, pg_message=note)
+    if not released:
+        log.warning("payment_key_in_use", holder=holder.order_id, holder_status=holder.status)
+        raise DomainError(
+            "PAYMENT_KEY_IN_USE",
+            "Another order is being confirmed with this paymentKey; try again shortly.",
+            retryAfter=5,  # about one PG confirm: the holder will have an outcome
+        )
 
 
 def _fail_tampered(event: PaymentEvent, reason: str, detail: str, actor: str) -> None:

@@ -106,6 +106,12 @@ def pg_lookup(event: PaymentEvent) -> PgAnswer:
     return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=False)
 
 
+def pg_find_key(code: str, payment_key: str) -> PgAnswer:
+    """The PG's record of a paymentKey, whichever order it belongs to (asked once)."""
+    gateway = get_gateway(code)
+    return _ask("lookup", lambda: gateway.get_payment(payment_key), retries=False)
+
+
 def pg_cancel(
     event: PaymentEvent, *, payment_key: str, amount: int | None, reason: str, idempotency_key: str
 ) -> PgAnswer:

@@ -138,6 +138,66 @@ def test_another_orders_payment_key_is_refused(member_client, sandbox, product):
 
 
 @pytest.mark.django_db
+def test_someone_elses_seen_payment_key_cannot_sabotage_that_payment(
+    member_client, sandbox, product
+):
+    """B confirms his own order with A's authorised key before A does: B's order fails at
+    the PG, and A's own confirm still succeeds (the PG says whose key it is)."""
+    a_order, a_key = paid_checkout(member_client, sandbox, product)
+    b_client = APIClient()
+    b_client.force_authenticate(MemberFactory())
+    b_order = checkout(b_client, [(product.id, 1)]).json()
+
+    sabotage = confirm(b_client, b_order["orderId"], a_key, b_order["amount"])
+    own = confirm(member_client, a_order["orderId"], a_key, 15000)
+
+    assert sabotage.status_code in (400, 409)
+    assert PaymentEvent.objects.get(order_id=b_order["orderId"]).status == "FAILURE"
+    assert own.status_code == 200 and own.json()["status"] == "SUCCESS", own.json()
+    a_event = PaymentEvent.objects.get(order_id=a_order["orderId"])
+    assert a_event.payment_key == a_key
+    assert sandbox.record(a_order["orderId"])["status"] == "DONE"
+    history = PaymentEvent.objects.get(order_id=b_order["orderId"]).history
+    assert history.filter(reason="PAYMENT_KEY_RELEASED").exists()
+    product.refresh_from_db()
+    assert product.stock == 8  # A's 2 sold, B's 1 back
+
+
+@pytest.mark.django_db
+def test_a_key_held_by_a_confirm_in_flight_is_409_and_fails_nothing(
+    member_client, sandbox, product
+):
+    a_order, a_key = paid_checkout(member_client, sandbox, product)
+    b_client = APIClient()
+    b_client.force_authenticate(MemberFactory())
+    b_order = checkout(b_client, [(product.id, 1)]).json()
+    # B's claim holds A's key and its confirm has not been answered yet.
+    PaymentEvent.objects.filter(order_id=b_order["orderId"]).update(
+        status="EXECUTING", payment_key=a_key
+    )
+
+    answer = confirm(member_client, a_order["orderId"], a_key, 15000)
+
+    assert answer.status_code == 409 and answer.json()["code"] == "PAYMENT_KEY_IN_USE"
+    assert "Retry-After" in answer
+    assert PaymentEvent.objects.get(order_id=a_order["orderId"]).status == "NOT_STARTED"
+
+
+@pytest.mark.django_db
+def test_a_claim_clash_with_no_answer_from_the_pg_fails_nothing(member_client, sandbox, product):
+    first, first_key = paid_checkout(member_client, sandbox, product)
+    assert confirm(member_client, first["orderId"], first_key, 15000).status_code == 200
+    second, _ = paid_checkout(member_client, sandbox, product)
+    sandbox.fault(operation="lookup", errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING")
+
+    answer = confirm(member_client, second["orderId"], first_key, 15000)
+
+    assert answer.status_code == 503 and answer.json()["code"] == "GATEWAY_UNAVAILABLE"
+    assert PaymentEvent.objects.get(order_id=second["orderId"]).status == "NOT_STARTED"
+    assert PaymentEvent.objects.get(order_id=first["orderId"]).status == "SUCCESS"
+
+
+@pytest.mark.django_db
 def test_a_replay_with_another_payment_key_is_refused(member_client, sandbox, product):
     answer, payment_key = paid_checkout(member_client, sandbox, product)
     confirm(member_client, answer["orderId"], payment_key, 15000)
