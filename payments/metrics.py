@@ -23,6 +23,11 @@ RECOVERY_ATTEMPTS = Counter(
     "Recovery attempts, by gateway, the decision taken and the status it left",
     ["gateway", "action", "status"],
 )
+WEBHOOKS_DROPPED = Counter(
+    "payment_webhooks_dropped_total",
+    "PG notices answered but not stored, by gateway and why (unknown_order)",
+    ["gateway", "reason"],
+)
 COMPENSATIONS = Counter(
     "payment_compensations_total",
     "Stock restores: restored, failed (left for a retry) or false_failure (PG had approved)",

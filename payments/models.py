@@ -245,6 +245,9 @@ class WebhookEvent(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     note = models.CharField(max_length=255, blank=True, default="")
+    # Whether processing it asked the PG (at most one such notice per payment per
+    # WEBHOOK_RECHECK_INTERVAL_SECONDS).
+    rechecked = models.BooleanField(default=False)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,10 +4,20 @@ from django.http import JsonResponse
 from config.api.errors import error_body
 
 
+def body_limit(path: str) -> int:
+    """The most bytes a request to this path may send."""
+    for prefix, limit in settings.REQUEST_BODY_LIMITS.items():
+        if path.startswith(prefix):
+            return min(limit, settings.MAX_REQUEST_BODY_BYTES)
+    return settings.MAX_REQUEST_BODY_BYTES
+
+
 class RequestBodyLimitMiddleware:
     """Refuse an oversized body from its Content-Length, before anything reads it.
 
     DRF's parsers read the stream directly, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check.
+    The limit is MAX_REQUEST_BODY_BYTES, or a smaller one for a path in REQUEST_BODY_LIMITS
+    (webhooks: a PG's notice is a few KB, and nobody has to log in to send one).
     """
 
     def __init__(self, get_response):
@@ -21,12 +31,12 @@ class RequestBodyLimitMiddleware:
             return JsonResponse(
                 error_body("INVALID_REQUEST", "Content-Length is not a number."), status=400
             )
-        if length > settings.MAX_REQUEST_BODY_BYTES:
+        limit = body_limit(request.path)
+        if length > limit:
             return JsonResponse(
                 error_body(
                     "PAYLOAD_TOO_LARGE",
-                    f"Request body is {length} bytes; the limit is "
-                    f"{settings.MAX_REQUEST_BODY_BYTES}.",
+                    f"Request body is {length} bytes; the limit is {limit}.",
                 ),
                 status=413,
             )

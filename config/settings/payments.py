@@ -28,6 +28,13 @@ CONFIRM_RELAY_SECONDS = env.int("CONFIRM_RELAY_SECONDS", default=10)
 # an outcome (the asynchronous confirm's client waits instead of polling).
 PAYMENT_MAX_WAIT_SECONDS = env.float("PAYMENT_MAX_WAIT_SECONDS", default=30)
 
+# Webhooks: a PG's notice is a few KB; a body over this is refused (413) before it is
+# read. A notice prompts a look at the PG at most once per payment in this interval.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+WEBHOOK_RECHECK_INTERVAL_SECONDS = env.int("WEBHOOK_RECHECK_INTERVAL_SECONDS", default=60)
+# Smaller body limits than MAX_REQUEST_BODY_BYTES for some paths (a prefix -> bytes).
+REQUEST_BODY_LIMITS = {"/api/v1/webhooks/": WEBHOOK_MAX_BODY_BYTES}
+
 # Recovery: payments whose outcome is unknown are asked about at the PG, with backoff.
 # When recovery first looks at a payment the confirm left UNKNOWN.
 RECOVERY_FIRST_DELAY_SECONDS = env.int("RECOVERY_FIRST_DELAY_SECONDS", default=10)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from config.api.pagination import CursorPage
 from config.api.prefer import preferred_wait, prefers_async
+from config.errors import DomainError
 from payments.api.idempotency import idempotency_key
 from payments.inputs import CheckoutInput, ConfirmInput, validated
 from payments.models import PaymentStatus as S
@@ -164,5 +165,11 @@ class WebhookApi(APIView):
     throttle_classes = []
 
     def post(self, request, gateway):
-        body, content_type = webhook_accept(gateway=gateway, body=request.body)
+        # A body with no Content-Length (chunked) is read no further than the limit.
+        body = request.stream.read(settings.WEBHOOK_MAX_BODY_BYTES + 1) if request.stream else b""
+        if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+            raise DomainError(
+                "PAYLOAD_TOO_LARGE", f"A notice is at most {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
+            )
+        body, content_type = webhook_accept(gateway=gateway, body=body)
         return HttpResponse(body, content_type=content_type)

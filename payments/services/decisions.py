@@ -293,3 +293,22 @@ def decide_webhook(status: str | None, *, confirm_in_flight: bool) -> Decision:
     if status not in RECOVERABLE:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note=f"payment is {status}")
     return Decision(Action.RECHECK, "WEBHOOK")
+
+
+def decide_webhook_recheck(
+    event: PaymentEvent, answer: PgAnswer, *, window_passed: bool
+) -> Decision:
+    """The look a notice prompted: what the PG's answer settles is recorded; anything else
+    leaves the payment to recovery's own schedule, its attempts and budget untouched (a
+    forged notice must not bring a payment closer to NEEDS_ATTENTION).
+
+    PG says                                  | then
+    -----------------------------------------+-----------------------------------------
+    approved, refused, cancelled, mismatched | the recovery table's outcome (judge())
+    no such payment, past the window         | FAILURE (PG_NO_RECORD)
+    pending, not found yet, nothing usable   | LEAVE: recovery asks again on its schedule
+    """
+    decision = decide_in_recovery(event, answer, window_passed=window_passed)
+    if decision.action in (Action.BACK_OFF, Action.RECONFIRM):
+        return Decision(Action.LEAVE, "WEBHOOK_RECHECK", answer.said, note=decision.reason)
+    return decision

@@ -29,6 +29,7 @@ from payments.services.decisions import (
     Decision,
     decide_budget_spent,
     decide_in_recovery,
+    decide_webhook_recheck,
 )
 from payments.services.pg import pg_lookup
 from payments.services.settle import (
@@ -146,6 +147,34 @@ def recovery_attempt_many(
         with _about(event, recovery_action=decision.action, attempt=event.retry_count + 1):
             results.append(_settle(event, decision, owner, actor, dry_run))
     return results
+
+
+def recovery_recheck(*, event_id: int, owner: str, actor: str) -> AttemptResult | None:
+    """A look out of schedule (a webhook prompted it) at a payment leased to `owner`.
+
+    The PG is asked once; what it settles is recorded, anything else releases the lease
+    and leaves the schedule and the attempts as they were (decide_webhook_recheck).
+    """
+    event = PaymentEvent.objects.filter(
+        pk=event_id, lease_owner=owner, status__in=RECOVERABLE
+    ).first()
+    if event is None:
+        return None
+    with _about(event):
+        answer = pg_lookup(event)
+        decision = decide_webhook_recheck(event, answer, window_passed=pg_window_passed(event))
+        if decision.action == Action.LEAVE:
+            payment_release_lease(event_id=event.pk, owner=owner)
+            log.info("recovery_recheck_left", reason=decision.note, pg_code=answer.code)
+            return AttemptResult(event.order_id, decision.action, event.status)
+        payment_record_outcome(
+            event=event,
+            decision=decision_carry_out(event=event, decision=decision),
+            actor=actor,
+            froms={event.status},
+            lease_owner=owner,
+        )
+    return AttemptResult(event.order_id, decision.action, event.status)
 
 
 def recovery_ask_and_decide(event: PaymentEvent) -> Decision:

@@ -1,8 +1,12 @@
 """The webhook inbox: store a PG's notification first, then act on the PG's own word.
 
 A notification carries no proof (Toss's payment events have no signature), so it is only
-a reason to look now: processing looks the payment up at the PG through the recovery
-path, which records whatever the PG says through the one outcome function. Duplicates
+a reason to look now: processing looks the payment up at the PG (recovery_recheck),
+which records what the PG's answer settles through the one outcome function and never
+spends recovery's attempts; one such look per payment per
+WEBHOOK_RECHECK_INTERVAL_SECONDS, however many notices come. Bodies over
+WEBHOOK_MAX_BODY_BYTES are refused before they are read, and notices about orders we do
+not have are not stored. Duplicates
 are stored once (unique on gateway + the notification's identity); out-of-order ones
 change nothing, because the PG's current record decides, not the notification.
 """
@@ -15,12 +19,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from payments.metrics import WEBHOOKS_DROPPED
 from payments.models import PaymentEvent, WebhookEvent
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, decide_webhook
 from payments.services.pg import WebhookNotice, pg_read_webhook
 from payments.services.queue import PROCESS_WEBHOOK, enqueue
-from payments.services.recovery import recovery_attempt, recovery_claim
+from payments.services.recovery import recovery_claim, recovery_recheck
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +33,11 @@ REDRIVE_AFTER_SECONDS = 60
 
 
 def webhook_accept(*, gateway: str, body: bytes) -> tuple[str, str]:
-    """Store a delivery and queue its processing; the answer the PG wants (body, type)."""
+    """Store a delivery and queue its processing; the answer the PG wants (body, type).
+
+    A notice about an order we never created is answered the same and not stored: the
+    PG has nothing to retry, and a stranger cannot fill the inbox with them.
+    """
     notice, ack = pg_read_webhook(gateway, body)
     stored = webhook_receive(gateway=gateway, notice=notice)
     if stored is not None:
@@ -37,12 +46,16 @@ def webhook_accept(*, gateway: str, body: bytes) -> tuple[str, str]:
 
 
 def webhook_receive(*, gateway: str, notice: WebhookNotice) -> WebhookEvent | None:
-    """Store the notification; None if this one was stored before (a duplicate)."""
+    """Store the notification; None if this one was stored before (a duplicate), or if
+    it is about no payment of ours (dropped)."""
     event_id = (
         PaymentEvent.objects.filter(order_id=notice.order_id, gateway=gateway)
         .values_list("id", flat=True)
         .first()
     )
+    if event_id is None:
+        WEBHOOKS_DROPPED.labels(gateway, "unknown_order").inc()
+        return None
     try:
         with transaction.atomic(durable=True):
             return WebhookEvent.objects.create(
@@ -75,13 +88,25 @@ def webhook_process(*, webhook_id: int) -> str:
     if decision.action != Action.RECHECK:
         event_id = event.pk if event else None
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, decision.note, event_id)
+    if _looked_at_lately(event.pk):
+        note = "the PG was looked at lately for this payment"
+        return _finish(webhook_id, WebhookEvent.Status.IGNORED, note, event.pk)
     owner = f"webhook:{webhook_id}"
     if not recovery_claim(owner=owner, limit=1, order_id=event.order_id):
         note = "recovery is checking it"
         return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk)
-    result = recovery_attempt(event_id=event.pk, owner=owner, actor="webhook")
+    result = recovery_recheck(event_id=event.pk, owner=owner, actor="webhook")
     note = f"re-checked at the PG: {result.action} -> {result.status}" if result else "re-checked"
-    return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk)
+    return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk, rechecked=True)
+
+
+def _looked_at_lately(event_id: int) -> bool:
+    """Whether a notice made us ask the PG about this payment within the interval: notices
+    (forged or repeated) cost at most one PG call per payment per interval."""
+    since = timezone.now() - timedelta(seconds=settings.WEBHOOK_RECHECK_INTERVAL_SECONDS)
+    return WebhookEvent.objects.filter(
+        event_id=event_id, rechecked=True, processed_at__gte=since
+    ).exists()
 
 
 def webhook_redrive(*, limit: int = 200) -> int:
@@ -97,9 +122,15 @@ def webhook_redrive(*, limit: int = 200) -> int:
     return len(ids)
 
 
-def _finish(webhook_id: int, status: str, note: str, event_id: int | None) -> str:
+def _finish(
+    webhook_id: int, status: str, note: str, event_id: int | None, rechecked: bool = False
+) -> str:
     WebhookEvent.objects.filter(pk=webhook_id, status=WebhookEvent.Status.RECEIVED).update(
-        status=status, note=note[:255], event_id=event_id, processed_at=timezone.now()
+        status=status,
+        note=note[:255],
+        event_id=event_id,
+        processed_at=timezone.now(),
+        rechecked=rechecked,
     )
     log.info("webhook_processed", status=status, note=note)
     return status

@@ -18,6 +18,7 @@ from payments.services.decisions import (
     decide_operator_resolve,
     decide_restore_recheck,
     decide_webhook,
+    decide_webhook_recheck,
     judge,
 )
 from payments.services.pg import PgAnswer, PgError, PgRecord, PgStatus
@@ -423,3 +424,48 @@ def test_a_webhook_is_ignored_where_it_cannot_change_anything(status, in_flight,
 @pytest.mark.parametrize("status", ["UNKNOWN", "EXECUTING"])
 def test_a_webhook_about_a_payment_in_doubt_makes_us_ask_the_pg(status):
     assert decide_webhook(status, confirm_in_flight=False).action == Action.RECHECK
+
+
+# --- the look a webhook prompted ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer, window_passed, action, reason",
+    [
+        (found(pg(PgStatus.APPROVED)), False, Action.SUCCESS, "PG_APPROVED"),
+        (
+            found(pg(PgStatus.APPROVED, amount=1)),
+            False,
+            Action.CANCEL_AND_FAIL,
+            "PG_AMOUNT_MISMATCH",
+        ),
+        (found(pg(PgStatus.FAILED)), False, Action.FAILURE, "PG_FAILED"),
+        (
+            found(pg(PgStatus.APPROVED, order_id="ord-other")),
+            False,
+            Action.NEEDS_ATTENTION,
+            "PG_IDENTITY_MISMATCH",
+        ),
+        (no_record(), True, Action.FAILURE, "PG_NO_RECORD"),
+    ],
+    ids=["approved", "wrong-amount", "refused", "someone-elses", "no-record-past-window"],
+)
+def test_a_webhook_recheck_records_what_the_pg_settles(answer, window_passed, action, reason):
+    decision = decide_webhook_recheck(EVENT, answer, window_passed=window_passed)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+@pytest.mark.parametrize(
+    "answer, window_passed",
+    [
+        (found(pg(PgStatus.PENDING, raw="IN_PROGRESS")), False),
+        (found(pg(PgStatus.PENDING, raw="IN_PROGRESS")), True),
+        (no_record(), False),
+        (failed(PgError.NO_ANSWER, "READ_TIMEOUT"), False),
+    ],
+    ids=["pending", "pending-past-window", "no-record-yet", "unreachable"],
+)
+def test_a_webhook_recheck_leaves_the_rest_to_recovery(answer, window_passed):
+    """Nothing that would spend an attempt: no BACK_OFF, no RECONFIRM."""
+    decision = decide_webhook_recheck(EVENT, answer, window_passed=window_passed)
+    assert (decision.action, decision.reason) == (Action.LEAVE, "WEBHOOK_RECHECK")
