@@ -1,4 +1,8 @@
-"""The sandbox's own control API under /sandbox (no auth: it binds to loopback).
+"""The sandbox's own control API under /sandbox.
+
+There is no authentication: it listens on 127.0.0.1 unless told otherwise. `guard` (a
+middleware) keeps web pages out: every /sandbox route but health answers only requests
+with no Origin or the sandbox's own, and a body must be application/json.
 
 GET    /sandbox/health
 PUT    /sandbox/faults              add a rule (or a list of rules)    -> 201 the rule(s)
@@ -15,12 +19,16 @@ POST   /sandbox/reset               forget everything but the configuration
 """
 
 import json
+from urllib.parse import urlsplit
 
+import structlog
 from aiohttp import web
 
 from gateways.sandbox.clock import iso
 from gateways.sandbox.faults import FaultSpecError
 from gateways.sandbox.webhooks import MODES, Subscription
+
+log = structlog.get_logger("gateways.sandbox")
 
 
 def control_error(message: str, status: int = 400, code: str = "INVALID_REQUEST") -> web.Response:
@@ -32,6 +40,80 @@ async def _body(request: web.Request):
         return json.loads(await request.read() or b"null")
     except (ValueError, RecursionError):
         return None
+
+
+# Sec-Fetch-Site values a browser sends when another origin's page started the request.
+OTHER_SITES = ("cross-site", "same-site")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(f"//{netloc}")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname and port else None
+
+
+def _foreign_origin(request: web.Request) -> str | None:
+    """Why the request looks started by another site's page, or None."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        parts = urlsplit(origin)  # "null" (an opaque origin) has no scheme: refused
+        theirs = _host_port(parts.netloc, parts.scheme)
+        own = _host_port(request.host, parts.scheme)
+        if parts.scheme not in DEFAULT_PORTS or theirs is None or theirs != own:
+            return f"Origin {origin} is not this sandbox ({request.host})"
+    if request.headers.get("Sec-Fetch-Site") in OTHER_SITES:
+        return "the request was started by another site's page"
+    return None
+
+
+def _not_json(request: web.Request) -> str | None:
+    """Why the body is refused, or None. A request with no body needs no Content-Type."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    if "Content-Type" not in request.headers:
+        return (
+            "a body must be sent as Content-Type: application/json" if request.body_exists else None
+        )
+    if request.content_type != "application/json":
+        return f"Content-Type must be application/json, not {request.content_type}"
+    return None
+
+
+def _guarded(path: str) -> bool:
+    # Only the control API: the buyer's window pages and their form posts (/toss/window,
+    # /toss/window/pay, /nicepay/window, /nicepay/window/pay, /kakaopay/window,
+    # /kakaopay/window/submit) live outside /sandbox and are reached from the shop's pages,
+    # so they stay open, as do the PG APIs (/toss, /nicepay, /kakaopay: they check keys).
+    # The script shortcuts /sandbox/{gateway}/authorize and /sandbox/kakaopay/buyer are
+    # control routes, for tests and scripts, never for a browser.
+    return (path == "/sandbox" or path.startswith("/sandbox/")) and path != "/sandbox/health"
+
+
+@web.middleware
+async def guard(request: web.Request, handler) -> web.StreamResponse:
+    """Keep web pages out of the control API: a page the developer visits could otherwise
+    send it a "simple" cross-site request (a text/plain or form POST, or a GET)."""
+    if not _guarded(request.path):
+        return await handler(request)
+    problem = _foreign_origin(request)
+    status, code = 403, "FORBIDDEN_ORIGIN"
+    if problem is None:
+        problem = _not_json(request)
+        status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+    if problem is None:
+        return await handler(request)
+    log.warning(
+        "sandbox_control_refused",
+        method=request.method,
+        path=request.path,
+        status=status,
+        reason=problem,
+    )
+    return control_error(problem, status, code)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -148,7 +148,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     sandbox = Sandbox(config)
     if config.state_file is not None:
         persistence.load(sandbox, config.state_file)
-    app = web.Application(middlewares=[record_requests], client_max_size=1024 * 1024)
+    # guard first: a refused control request touches nothing, not even the request log.
+    app = web.Application(middlewares=[control.guard, record_requests], client_max_size=1024 * 1024)
     app["sandbox"] = sandbox
     control.add_routes(app)
     for plugin in PLUGINS:

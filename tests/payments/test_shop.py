@@ -97,4 +97,6 @@ def test_the_return_page_refuses_a_bad_amount_without_a_500(client):
         answer = client.get(
             "/shop/payments/success", {"orderId": "ord-xxxxxx", "paymentKey": "k", "amount": amount}
         )
-        assert answer.status_code == 400 and "결제 정보가 올바르지 않습니다" in answer.content.decode()
+        assert (
+            answer.status_code == 400 and "결제 정보가 올바르지 않습니다" in answer.content.decode()
+        )

@@ -602,7 +602,12 @@ def test_the_buyer_page_and_shortcuts_refuse_bad_input(kakao):
         f"{base}/kakaopay/window/submit", data={"tid": tid, "choice": "steal"}
     )
     assert bad_choice.status_code == 400
-    assert kakao.http.post(f"{base}/sandbox/kakaopay/authorize", data=b"[").status_code == 400
+    malformed = kakao.http.post(
+        f"{base}/sandbox/kakaopay/authorize",
+        data=b"[",
+        headers={"Content-Type": "application/json"},
+    )
+    assert malformed.status_code == 400
     missing = kakao.http.post(f"{base}/sandbox/kakaopay/authorize", json={"tid": "T1"})
     assert missing.status_code == 404
     assert kakao.buyer(tid, "SUCCESS_PAYMENT").status_code == 400
