@@ -26,4 +26,5 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+# gthread workers, timeouts and the metrics hooks: config/gunicorn.py (its env variables).
+CMD ["gunicorn", "--config", "config/gunicorn.py", "config.wsgi"]
