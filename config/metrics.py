@@ -6,9 +6,11 @@ directory must be emptied when the service starts (config/gunicorn.py, the Makef
 Without it (tests, runserver) the process's own registry is read.
 
 The gauges come from the collectors named in settings.METRICS_COLLECTORS (dotted paths),
-so this wiring imports no app.
+so this wiring imports no app. With METRICS_TOKEN set, a scrape must send it as a bearer
+token.
 """
 
+import hmac
 import os
 
 from django.conf import settings
@@ -31,6 +33,12 @@ def process_registry() -> CollectorRegistry:
 
 
 def metrics_view(request):
+    # The numbers say how much money moves where: with METRICS_TOKEN set, only a scraper
+    # that sends it sees them (nginx also keeps /metrics to internal networks).
+    if settings.METRICS_TOKEN and not hmac.compare_digest(
+        request.headers.get("Authorization", ""), f"Bearer {settings.METRICS_TOKEN}"
+    ):
+        return HttpResponse("metrics need a token\n", status=401, content_type="text/plain")
     gauges = CollectorRegistry()
     for path in settings.METRICS_COLLECTORS:
         gauges.register(import_string(path)())

@@ -14,15 +14,22 @@ token is checked against the database on every call. AUTH_TOKEN_CACHE_SECONDS bo
 entry's life in case an invalidation was missed (Redis down at that moment, a raw SQL
 change). Without Redis (the embedded default) nothing is cached; with Redis down, or an
 entry that cannot be read, the database answers.
+
+A token lives AUTH_TOKEN_TTL_SECONDS from its creation (the cached entry carries that
+time too); an older one is deleted and refused, and the next login makes a new one.
+Logout and a password change delete it (members/services.py, members/signals.py).
 """
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from functools import cache
 
 import redis
 import structlog
 from django.conf import settings
+from django.utils import timezone
+from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
@@ -54,6 +61,13 @@ def _enabled() -> bool:
 
 class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
+        user, token = self._member_of(key)
+        if token.created <= timezone.now() - timedelta(seconds=settings.AUTH_TOKEN_TTL_SECONDS):
+            Token.objects.filter(key=key).delete()  # the signal tombstones its cache entry
+            raise exceptions.AuthenticationFailed("The token has expired; log in again.")
+        return user, token
+
+    def _member_of(self, key):
         if not _enabled():
             return super().authenticate_credentials(key)
         cache_key = token_cache_key(key)
@@ -68,13 +82,16 @@ class CachedTokenAuthentication(TokenAuthentication):
             try:
                 values = json.loads(cached)
                 row = [values[field] for field in CACHED_FIELDS]
+                created = datetime.fromisoformat(values["token_created"])
             except (ValueError, TypeError, KeyError):
                 log.warning("auth_cache_entry_unreadable")
                 return super().authenticate_credentials(key)
             user = Member.from_db("default", CACHED_FIELDS, row)
-            return user, Token.from_db("default", ("key", "user_id"), (key, user.pk))
+            token = Token.from_db("default", ("key", "user_id", "created"), (key, user.pk, created))
+            return user, token
         user, token = super().authenticate_credentials(key)  # raises for unknown / inactive
         values = {field: getattr(user, field) for field in CACHED_FIELDS}
+        values["token_created"] = token.created.isoformat()
         try:
             # NX: never over a tombstone written since our read.
             _redis().set(

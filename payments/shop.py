@@ -36,6 +36,9 @@ SHOPPER_MESSAGES = {
     "CHECKOUT_IN_PROGRESS": "주문을 준비하고 있습니다. 잠시 후 다시 시도하세요.",
     "PAYMENT_KEY_IN_USE": "결제를 확인하고 있습니다. 잠시 후 다시 시도하세요.",
     "INVALID_REQUEST": "주문 정보를 확인하세요.",
+    "TOO_MANY_OPEN_CHECKOUTS": "결제하지 않은 주문이 너무 많습니다. 결제를 마치고 다시 시도하세요.",
+    "HOLD_LIMIT": "한 사람이 주문할 수 있는 수량을 넘었습니다.",
+    "RATE_LIMITED": "주문이 너무 잦습니다. 잠시 후 다시 시도하세요.",
 }
 
 

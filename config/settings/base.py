@@ -4,6 +4,8 @@ local.py, production.py and test.py import this and override a few values; each
 third-party topic has its own module (celery, logs, gateways), imported at the end.
 """
 
+from datetime import timedelta
+
 from config.env import BASE_DIR, VAR_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -23,6 +25,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_prometheus",
     "django_structlog",
+    "axes",
     "members",
     "products",
     "gateways",
@@ -42,6 +45,10 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     # After the request id is bound, so a refused body is logged with it.
     "config.api.middleware.RequestBodyLimitMiddleware",
+    # A login refused for too many failures becomes its 429 here (members/login_guard.py),
+    # and a device that logged in is remembered.
+    "axes.middleware.AxesMiddleware",
+    "members.login_guard.KnownDeviceMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -49,6 +56,9 @@ ROOT_URLCONF = "config.urls"
 # What the apps add to the wiring in config/ (dotted paths, so config imports no app):
 # gauges computed at each /metrics scrape, and context for the admin's index page.
 METRICS_COLLECTORS = ["payments.metrics.PaymentGauges"]
+# If set, GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>" (Prometheus:
+# authorization.credentials). Empty: open, for a network where only Prometheus reaches it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 ADMIN_INDEX_CONTEXT = ["payments.admin.operations_index_context"]
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -176,8 +186,49 @@ REST_FRAMEWORK = {
 # How long a token's member may stay cached in Redis (members/auth.py); 0 turns it off.
 # Deleting the token or saving the member drops the entry at once; this only bounds it.
 AUTH_TOKEN_CACHE_SECONDS = env.int("AUTH_TOKEN_CACHE_SECONDS", default=300 if REDIS_URL else 0)
+# An API token's lifetime from its creation (members/auth.py); login then makes a new one.
+AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=30 * 24 * 3600)
 # Login and signup attempts per client address (DRF rate syntax: N/second|minute|hour|day).
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="30/minute")
+# Proxies of ours in front of web (config/api/client.py): 0 believes no X-Forwarded-For.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+
+# Admission control (config/admission.py): new payment work past what a web process can
+# finish in time is refused at once with 503 OVERLOADED. Keep ADMISSION_MAX_IN_FLIGHT
+# below GUNICORN_THREADS, so threads stay free for a payment's GET and for health.
+ADMISSION_ENABLED = env.bool("ADMISSION_ENABLED", default=True)
+ADMISSION_SHEDDABLE = {
+    "POST /api/v1/payments/checkout": "checkout",
+    "POST /shop/buy": "checkout",
+    "POST /api/v1/payments/confirm": "confirm",
+}
+ADMISSION_MAX_IN_FLIGHT = env.int("ADMISSION_MAX_IN_FLIGHT", default=48)
+ADMISSION_MAX_RATE = env.float("ADMISSION_MAX_RATE", default=500.0)
+ADMISSION_MIN_RATE = env.float("ADMISSION_MIN_RATE", default=2.0)
+ADMISSION_TARGET_SECONDS = env.float("ADMISSION_TARGET_SECONDS", default=0.2)
+ADMISSION_MAX_QUEUE_SECONDS = env.float("ADMISSION_MAX_QUEUE_SECONDS", default=10.0)
+ADMISSION_RETRY_AFTER_SECONDS = env.int("ADMISSION_RETRY_AFTER_SECONDS", default=2)
+
+# Failed logins (API, shop and admin alike: django-axes watches Django's authenticate).
+# LOGIN_FAILURE_LIMIT failures for one account, or from one address, lock it for
+# LOGIN_LOCKOUT_MINUTES after the last; failures during a lock do not lengthen it, and a
+# device that logged into the account before is not held by the account's lock
+# (members/login_guard.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = "members.login_guard.lockout_parameters"
+AXES_USERNAME_CALLABLE = "members.login_guard.login_username"
+AXES_CLIENT_IP_CALLABLE = "config.api.client.client_address"
+AXES_LOCKOUT_CALLABLE = "members.login_guard.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successes are in the logs; axes keeps the failures
+AXES_VERBOSE = False
 
 from config.settings.celery import *  # noqa: E402, F403
 from config.settings.gateways import *  # noqa: E402, F403

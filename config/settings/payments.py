@@ -5,6 +5,11 @@ from config.env import env
 # Checkout limits: anything outside is a 400 before a row is written.
 CHECKOUT_MAX_LINES = env.int("CHECKOUT_MAX_LINES", default=20)
 CHECKOUT_MAX_QUANTITY = env.int("CHECKOUT_MAX_QUANTITY", default=100)
+# What one member may hold of the shelf (payments/services/holding.py): unpaid checkouts
+# at once, units of one product across open payments, and checkouts a minute.
+CHECKOUT_MAX_OPEN_PER_MEMBER = env.int("CHECKOUT_MAX_OPEN_PER_MEMBER", default=5)
+CHECKOUT_MAX_HELD_PER_PRODUCT = env.int("CHECKOUT_MAX_HELD_PER_PRODUCT", default=20)
+CHECKOUT_RATE_PER_MINUTE = env.int("CHECKOUT_RATE_PER_MINUTE", default=20)
 PAYMENT_MAX_AMOUNT = env.int("PAYMENT_MAX_AMOUNT", default=100_000_000)
 POINT_CHARGE_MIN_AMOUNT = env.int("POINT_CHARGE_MIN_AMOUNT", default=1_000)
 POINT_CHARGE_MAX_AMOUNT = env.int("POINT_CHARGE_MAX_AMOUNT", default=1_000_000)
@@ -27,6 +32,9 @@ CONFIRM_RELAY_SECONDS = env.int("CONFIRM_RELAY_SECONDS", default=10)
 # `GET /payments/{orderId}` with `Prefer: wait=N` holds its answer at most this long for
 # an outcome (the asynchronous confirm's client waits instead of polling).
 PAYMENT_MAX_WAIT_SECONDS = env.float("PAYMENT_MAX_WAIT_SECONDS", default=30)
+# Each wait holds a web thread: one member holds at most this many at once (more are
+# answered at once, with the payment as it is).
+PAYMENT_MAX_WAITS_PER_MEMBER = env.int("PAYMENT_MAX_WAITS_PER_MEMBER", default=3)
 
 # Webhooks: a PG's notice is a few KB; a body over this is refused (413) before it is
 # read. A notice prompts a look at the PG at most once per payment in this interval.

@@ -14,6 +14,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # No collectstatic before tests: plain storage renders admin pages without a manifest.
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="10000/minute")
+# The checkout limits are off unless a test sets them (tests/payments/services/
+# test_checkout.py does): many tests check out again and again as one member.
+CHECKOUT_MAX_OPEN_PER_MEMBER = env.int("CHECKOUT_MAX_OPEN_PER_MEMBER", default=10**6)
+CHECKOUT_MAX_HELD_PER_PRODUCT = env.int("CHECKOUT_MAX_HELD_PER_PRODUCT", default=10**6)
+CHECKOUT_RATE_PER_MINUTE = env.int("CHECKOUT_RATE_PER_MINUTE", default=10**6)
 
 # Each test session gets its own cache namespace (throttle counters, heartbeats), so runs
 # never see each other's keys; worker processes started by tests inherit it from the env.

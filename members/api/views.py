@@ -1,6 +1,7 @@
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -8,7 +9,8 @@ from rest_framework.views import APIView
 
 from config.api.throttling import AuthRateThrottle
 from config.errors import DomainError
-from members.services import EmailTaken, member_create, member_login_token
+from members.models import Member
+from members.services import EmailTaken, member_create, member_login_token, member_logout
 
 
 class MemberSignupApi(APIView):
@@ -23,7 +25,9 @@ class MemberSignupApi(APIView):
         name = serializers.CharField(max_length=100)
 
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
+        """The same for a new email and a taken one: a signup must not say which emails
+        have accounts (no id either; GET /members/me gives it after login)."""
+
         email = serializers.EmailField()
         name = serializers.CharField()
 
@@ -31,12 +35,14 @@ class MemberSignupApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            member = member_create(**data.validated_data)
+            member_create(**data.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError({"password": exc.messages}) from exc
-        except EmailTaken as exc:
-            raise ValidationError({"email": ["A member with this email already exists."]}) from exc
-        return Response(self.OutputSerializer(member).data, status=status.HTTP_201_CREATED)
+        except EmailTaken:
+            pass  # answered as a signup; the account's owner is not affected
+        body = data.validated_data
+        answer = {"email": Member.objects.normalize_email(body["email"]), "name": body["name"]}
+        return Response(self.OutputSerializer(answer).data, status=status.HTTP_201_CREATED)
 
 
 class MemberLoginApi(APIView):
@@ -51,11 +57,20 @@ class MemberLoginApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = member_login_token(request=request, **data.validated_data)
+        token = member_login_token(request=request._request, **data.validated_data)
         if token is None:
             raise DomainError("UNAUTHENTICATED", "Email or password is wrong.")
         login(request._request, token.user)  # the session, for the shop pages
         return Response({"token": token.key})
+
+
+class MemberLogoutApi(APIView):
+    """Revoke the token this call carries and end its session."""
+
+    def post(self, request):
+        token = request.auth if isinstance(request.auth, Token) else None
+        member_logout(request=request._request, token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberMeApi(APIView):

@@ -22,7 +22,7 @@ from payments.selectors import (
 )
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import UNSETTLED, payment_confirm, payment_confirm_async
-from payments.services.waiting import payment_wait_outcome
+from payments.services.waiting import payment_wait_outcome, payment_wait_slot
 from payments.services.webhooks import webhook_accept
 
 
@@ -141,7 +141,9 @@ class PaymentDetailApi(APIView):
         if wait:  # wait on the status alone; lines and history are read once, at the end
             event_id, current = payment_status_for_buyer(buyer=request.user, order_id=order_id)
             if current in (S.EXECUTING, S.UNKNOWN):
-                payment_wait_outcome(event_id=event_id, timeout=wait)
+                with payment_wait_slot(member_id=request.user.pk, timeout=wait) as allowed:
+                    if allowed:
+                        payment_wait_outcome(event_id=event_id, timeout=wait)
         event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
         if event is None:
             raise NotFound(f"No payment {order_id} for this member.")

@@ -1,8 +1,9 @@
 """Checkout: the server prices the order and reserves stock in one short transaction.
 
-Then, with no transaction open, the PG's own step before its window, if it has one
-(KakaoPay ready), which gives the payment its PG key. An Idempotency-Key makes a double
-click return the first answer (payments.services.idempotency).
+The same transaction checks what the member may hold (payments.services.holding). Then,
+with no transaction open, the PG's step before its window, if it has one (KakaoPay
+ready), which gives the payment its PG key. An Idempotency-Key makes a double click
+return the first answer (payments.services.idempotency).
 """
 
 import math
@@ -20,6 +21,7 @@ from config.errors import DomainError
 from payments.models import PaymentEvent, PaymentOrder, Purpose
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, Decision
+from payments.services.holding import checkout_holding_check, checkout_rate_check
 from payments.services.idempotency import (
     IdempotencyKey,
     idempotency_forget,
@@ -60,11 +62,13 @@ def payment_checkout(
 
     def create(save: Callable[[dict], None]) -> dict:
         pg_require(gateway)
+        checkout_rate_check(buyer=buyer)
         if purpose == Purpose.POINT_CHARGE:
             priced = price_points(amount=amount)
         else:
             priced = price_goods(quantities=lines)
         with transaction.atomic(durable=True):
+            checkout_holding_check(buyer=buyer, quantities=priced.stock())
             stock_reserve(quantities=priced.stock())
             event = _create_payment(buyer, gateway, purpose, priced, actor)
             answer = render(event, pg_client_config(gateway))

@@ -6,10 +6,14 @@ next poll. payment_record_outcome (settle) publishes every final outcome, after 
 commit, on the payment's Redis channel (settle.outcome_channel); a waiting request
 subscribes first, then re-reads the database, then sleeps on the channel with its
 database connection given back. Without Redis (the embedded default) the wait re-reads
-the database every WAIT_POLL_SECONDS.
+the database every WAIT_POLL_SECONDS. A member holds at most PAYMENT_MAX_WAITS_PER_MEMBER
+waits at once (payment_wait_slot); past that a GET answers at once.
 """
 
+import threading
 import time
+from collections import Counter
+from contextlib import contextmanager
 from functools import cache
 
 import redis
@@ -30,6 +34,44 @@ MOVING = ("NOT_STARTED", "EXECUTING", "UNKNOWN")
 @cache
 def _redis():
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+
+
+@contextmanager
+def payment_wait_slot(*, member_id: int, timeout: float):
+    """Whether this member may hold one more waiting request (PAYMENT_MAX_WAITS_PER_MEMBER).
+
+    A waiting request holds a web thread for up to its timeout; one member opening many
+    must not hold them all. Past the cap the request is answered at once, as if it had
+    not asked to wait. Counted in Redis across processes, else in this process.
+    """
+    if not settings.REDIS_URL:
+        with _local_lock:
+            allowed = _local_waits[member_id] < settings.PAYMENT_MAX_WAITS_PER_MEMBER
+            _local_waits[member_id] += allowed
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with _local_lock:
+                    _local_waits[member_id] -= 1
+        return
+    key = f"{settings.CACHES['default'].get('KEY_PREFIX', 'payments')}:waits:{member_id}"
+    try:
+        held = _redis().pipeline().incr(key).expire(key, int(timeout) + 30).execute()[0]
+    except redis.RedisError:
+        yield True  # no count without Redis: waiting is still bounded by its timeout
+        return
+    try:
+        yield held <= settings.PAYMENT_MAX_WAITS_PER_MEMBER
+    finally:
+        try:
+            _redis().decr(key)
+        except redis.RedisError:
+            log.warning("wait_slot_release_failed")  # the key expires after the timeout
+
+
+_local_lock = threading.Lock()
+_local_waits: Counter[int] = Counter()
 
 
 def payment_wait_outcome(*, event_id: int, timeout: float) -> str:

@@ -111,15 +111,21 @@ class SlowClients:
 
 
 class Waiters:
-    """`Prefer: wait=30` GETs of one payment, each in its own thread."""
+    """`Prefer: wait=30` GETs, one per (payment URL, its buyer's token), each in a thread.
 
-    def __init__(self, url: str, token: str, count: int):
+    One per member: a member holds only PAYMENT_MAX_WAITS_PER_MEMBER waits at once.
+    """
+
+    def __init__(self, calls: list[tuple[str, str]]):
         self.answers: list[tuple[int, str] | Exception] = []
         self.lock = threading.Lock()
-        headers = {"Authorization": f"Token {token}", "Prefer": "wait=30"}
         self.threads = [
-            threading.Thread(target=self._wait, args=(url, headers), daemon=True)
-            for _ in range(count)
+            threading.Thread(
+                target=self._wait,
+                args=(url, {"Authorization": f"Token {token}", "Prefer": "wait=30"}),
+                daemon=True,
+            )
+            for url, token in calls
         ]
         for thread in self.threads:
             thread.start()
@@ -154,12 +160,16 @@ def answered_within(url: str, limit: float, **headers: str) -> float:
 def test_slow_clients_and_long_waits_leave_threads_for_everyone_else():
     member = MemberFactory()
     token = Token.objects.create(user=member).key
-    pending, other = payment(member, "EXECUTING"), payment(member, "SUCCESS")
+    other = payment(member, "SUCCESS")
+    buyers = [MemberFactory() for _ in range(WAITING)]
+    pending = [
+        (payment(buyer, "EXECUTING"), Token.objects.create(user=buyer).key) for buyer in buyers
+    ]
     web, base = start_web(**SHAPE)
     slow = waiters = None
     try:
         slow = SlowClients(int(base.rsplit(":", 1)[1]), SLOW_CLIENTS)
-        waiters = Waiters(f"{base}/api/v1/payments/{pending.order_id}", token, WAITING)
+        waiters = Waiters([(f"{base}/api/v1/payments/{p.order_id}", t) for p, t in pending])
         time.sleep(3)  # every holder is in: the slow ones have sent 2 of their bytes
 
         took = [answered_within(f"{base}/healthz", ANSWER_WITHIN) for _ in range(5)]
@@ -174,8 +184,9 @@ def test_slow_clients_and_long_waits_leave_threads_for_everyone_else():
         print(f"\n  answers while held: slowest {max(took):.3f} s, fastest {min(took):.3f} s")
 
         assert waiters.answers == []  # the waits were held all along, not answered early
-        PaymentEvent.objects.filter(pk=pending.pk).update(status="SUCCESS")
-        payment_notify(pending.pk)
+        PaymentEvent.objects.filter(pk__in=[p.pk for p, _ in pending]).update(status="SUCCESS")
+        for p, _ in pending:
+            payment_notify(p.pk)
         waiters.join(15)
         assert waiters.answers == [(200, "SUCCESS")] * WAITING
     finally:

@@ -123,6 +123,7 @@ def test_a_cached_member_carries_no_password_hash(cached):
         "is_active": True,
         "is_staff": False,
         "is_superuser": False,
+        "token_created": token.created.isoformat(),  # its lifetime is checked from the cache too
     }
 
 

@@ -1,8 +1,10 @@
 """payments/services/waiting.py: a GET with `Prefer: wait` answers at the outcome or at its time."""
 
+import threading
 import time
 
 import pytest
+from rest_framework.test import APIClient
 
 from tests.factories import ProductFactory
 from tests.payments.helpers import authorized, confirm_async
@@ -26,3 +28,34 @@ def test_a_waiting_get_answers_when_its_time_is_up(member_client, sandbox, produ
     started = time.monotonic()
     member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=nonsense")
     assert time.monotonic() - started < 0.5  # a bad value is no wait, not an error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_holds_only_so_many_waits_the_rest_answer_at_once(
+    member, member_client, sandbox, product, settings
+):
+    settings.PAYMENT_MAX_WAITS_PER_MEMBER = 1
+    order_id, key = authorized(member_client, sandbox, product)
+    confirm_async(member_client, order_id, key, 5000)  # no worker runs here: it stays EXECUTING
+    first_done = threading.Event()
+
+    def hold():
+        client = APIClient()
+        client.force_authenticate(member)
+        client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=3")
+        first_done.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.5)  # the holder is waiting now
+    started = time.monotonic()
+    second = member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=3")
+    answered_in = time.monotonic() - started
+    holder_still_waiting = not first_done.is_set()
+    holder.join()
+
+    assert second.status_code == 200 and second.json()["status"] == "EXECUTING"
+    assert holder_still_waiting and answered_in < 2  # it did not wait its 3 s
+    started = time.monotonic()
+    member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=0.6")
+    assert time.monotonic() - started >= 0.5  # the slot was given back
