@@ -14,7 +14,7 @@ WANT_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 EXTRAS := dev$(if $(or $(HAVE_MYSQL_HEADERS),$(WANT_MYSQL)),$(comma)mysql,)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install run test lint format migrate demo lock clean bench bench-recovery bench-sandbox check-deploy screenshot
+.PHONY: install run test lint format migrate demo lock clean bench bench-recovery bench-sandbox bench-overload check-deploy screenshot
 
 install: $(STAMP)
 
@@ -86,6 +86,11 @@ bench: bench-services
 
 bench-recovery: bench-services
 	$(BIN)/python bench/recovery_load.py $(BENCH_ARGS)
+
+# A sale bigger than the machine: 2x and 4x its capacity, with and without admission
+# control, then the invariants against the sandbox (bench/results/overload.md).
+bench-overload: bench-services
+	$(BIN)/python bench/overload.py --compare $(BENCH_ARGS)
 
 .PHONY: bench-services
 bench-services:

@@ -269,6 +269,12 @@ print(json.dumps({{"tokens": tokens, "hot": ids[0], "products": ids[1:]}}))
             [sys.executable, "manage.py", "run_pg_sandbox", "--port", str(self.sandbox_port)],
             {"LOG_LEVEL": "WARNING"},
         )
+        self.start_web()
+        if worker:
+            self.start_worker("worker")
+        wait_until(lambda: requests.get(f"{self.sandbox}/sandbox/health", timeout=1).ok, "sandbox")
+
+    def start_web(self) -> None:
         self._spawn(
             "web",
             [
@@ -290,9 +296,6 @@ print(json.dumps({{"tokens": tokens, "hot": ids[0], "products": ids[1:]}}))
                 "config.wsgi",
             ],
         )
-        if worker:
-            self.start_worker("worker")
-        wait_until(lambda: requests.get(f"{self.sandbox}/sandbox/health", timeout=1).ok, "sandbox")
         wait_until(lambda: requests.get(f"{self.base}/healthz", timeout=1).ok, "gunicorn")
 
     def start_worker(self, name: str, threads: int | None = None) -> None:

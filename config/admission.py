@@ -15,7 +15,8 @@ Three reasons to refuse, in this order:
   NUM_PROXIES) more than ADMISSION_MAX_QUEUE_SECONDS ago; its client has most likely
   given up, so the work is not started;
 - in_flight: ADMISSION_MAX_IN_FLIGHT admitted requests of this process are still
-  running (each holds a thread; the rest stay free for GETs and health);
+  running (each holds a thread; the rest stay free for GETs and health). Checkouts
+  stop at four fifths of it, so the confirms of checkouts already done still get in;
 - rate: checkouts beyond the adaptive rate. Checkout never calls the PG for most
   gateways, so its time is this machine's time: while the median checkout of the last
   second stays under ADMISSION_TARGET_SECONDS the rate grows by a twentieth; when it
@@ -32,19 +33,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from prometheus_client import Counter
 
-SHED = Counter(
-    "payment_requests_shed_total",
-    "Requests refused by admission control before any work, by kind and reason",
-    ["kind", "reason"],
-)
-ADMITTED = Counter(
-    "payment_requests_admitted_total",
-    "Requests admission control let in (the kinds it may refuse)",
-    ["kind"],
-)
+from config.metrics import ADMITTED, SHED
+
 WINDOW_SECONDS = 1.0
+CHECKOUT_SHARE = 0.8
 
 
 class RateController:
@@ -128,8 +121,12 @@ class Admission:
     def _refusal(self, environ: dict, kind: str) -> str | None:
         if _queued_seconds(environ, self.wall()) > settings.ADMISSION_MAX_QUEUE_SECONDS:
             return "queued"
+        # Checkouts leave a fifth of the slots to confirms: a checkout done is a payment
+        # begun, and refusing its confirm would waste it (and hold its stock longer).
+        cap = settings.ADMISSION_MAX_IN_FLIGHT
+        limit = cap if kind == "confirm" else max(1, int(cap * CHECKOUT_SHARE))
         with self.lock:
-            if self.in_flight >= settings.ADMISSION_MAX_IN_FLIGHT:
+            if self.in_flight >= limit:
                 return "in_flight"
             if kind == "checkout" and not self.rate.admit():
                 return "rate"

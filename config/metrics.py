@@ -16,11 +16,29 @@ import os
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Latency histograms' buckets, shared by the PG calls and the confirm requests.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30)
+
+# Admission control's (config/admission.py); here so /metrics lists them from the start.
+SHED = Counter(
+    "payment_requests_shed_total",
+    "Requests refused by admission control before any work, by kind and reason",
+    ["kind", "reason"],
+)
+ADMITTED = Counter(
+    "payment_requests_admitted_total",
+    "Requests admission control let in (the kinds it may refuse)",
+    ["kind"],
+)
 
 
 def process_registry() -> CollectorRegistry:

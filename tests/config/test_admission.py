@@ -183,3 +183,15 @@ def test_it_can_be_turned_off(limits):
     admission.in_flight = 99
 
     assert call(admission, CHECKOUT)[0] == "200 OK"
+
+
+def test_checkouts_leave_room_for_the_confirms_of_payments_already_begun(limits):
+    clock = Clock()
+    admission = Admission(App(clock), clock=clock, wall=clock)
+    admission.in_flight = 3  # of 4: a checkout may use at most 3 (four fifths)
+
+    checkout = call(admission, CHECKOUT)
+    confirm = call(admission, CONFIRM)
+
+    assert json.loads(checkout[2])["reason"] == "in_flight"
+    assert confirm[0] == "200 OK"

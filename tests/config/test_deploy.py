@@ -49,4 +49,5 @@ def test_the_alerts_cover_what_operators_must_know():
         "PaymentsNeedAttention",
         "PgErrorRateHigh",
         "CompensationBacklog",
+        "LoadShed",
     }

@@ -29,7 +29,9 @@ WAITING = 20
 ANSWER_WITHIN = 1.0  # seconds: not a benchmark, proof that nothing waits behind the holders
 # Two workers for a 2-core machine; each has GUNICORN_THREADS (64), more than all 40
 # holders, so a worker that accepted every one of them still has threads free.
-SHAPE = {"WEB_CONCURRENCY": "2"}
+# The connection cap of docker-compose's web too: without it every thread may open its own
+# MySQL connection, and a busy database server refuses some (a 500 for that request).
+SHAPE = {"WEB_CONCURRENCY": "2", "DB_MAX_CONNECTIONS": "40"}
 
 
 def start_web(**env: str) -> tuple[Process, str]:
