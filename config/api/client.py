@@ -4,7 +4,8 @@ X-Forwarded-For is a header anyone can send. Only the hops added by our own prox
 believed: with NUM_PROXIES = N (nginx in docker-compose: 1), the client is the N-th
 address from the end of the header, the one the outermost of our proxies saw. With 0
 (the default: nothing in front), REMOTE_ADDR alone. Throttles, the login lockout and
-the logs all use this one answer (DRF's own NUM_PROXIES is set to the same number).
+the request log (config/api/middleware.py) all use this one answer (DRF's own
+NUM_PROXIES is set to the same number).
 """
 
 from django.conf import settings

@@ -1,6 +1,9 @@
+import structlog
 from django.conf import settings
 from django.http import JsonResponse
+from django_structlog.middlewares import RequestMiddleware
 
+from config.api.client import client_address
 from config.api.errors import error_body
 
 
@@ -41,3 +44,13 @@ class RequestBodyLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class RequestLogMiddleware(RequestMiddleware):
+    """django-structlog's request log, with the client's address from config/api/client.py:
+    its own (ipware) believes an X-Forwarded-For anyone can send, so a log line could
+    name any address the client liked."""
+
+    @classmethod
+    def bind_ip(cls, request) -> None:
+        structlog.contextvars.bind_contextvars(ip=client_address(request))

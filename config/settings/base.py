@@ -42,7 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
+    "config.api.middleware.RequestLogMiddleware",  # django-structlog's, our client address
     # After the request id is bound, so a refused body is logged with it.
     "config.api.middleware.RequestBodyLimitMiddleware",
     # A login refused for too many failures becomes its 429 here (members/login_guard.py),

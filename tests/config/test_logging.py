@@ -49,6 +49,19 @@ def test_request_lines_are_json_with_the_callers_request_id(api_client, json_log
     assert all(line["timestamp"].endswith("Z") for line in lines)
 
 
+@pytest.mark.django_db
+def test_a_request_line_names_the_real_address_not_a_forged_header(api_client, json_log):
+    api_client.get(
+        "/healthz",
+        HTTP_X_REQUEST_ID="forged-ip-1",
+        HTTP_X_FORWARDED_FOR="203.0.113.66",
+        REMOTE_ADDR="10.20.30.40",
+    )
+
+    (line,) = [line for line in json_log() if line.get("request_id") == "forged-ip-1"]
+    assert line["ip"] == "10.20.30.40"
+
+
 def test_structlog_lines_are_redacted_in_json(json_log):
     structlog.get_logger("payments.test").info(
         "pg_call", headers={"Authorization": "Basic abcdefgh12345678"}, orderId="o-1"

@@ -30,22 +30,18 @@ def api_login(client, email, password, *, xff: str = "", addr: str = "10.1.1.1")
     )
 
 
-def shop_login(client, email, password, *, xff: str = "", addr: str = "10.1.1.1"):
-    return client.post(
-        "/shop/login",
-        {"username": email, "password": password},
-        REMOTE_ADDR=addr,
-        HTTP_X_FORWARDED_FOR=xff,
-    )
+def form_login(path: str):
+    """A login through Django's login form at `path` (the shop's or the admin's)."""
+
+    def login(client, email, password, *, xff: str = "", addr: str = "10.1.1.1"):
+        body = {"username": email, "password": password}
+        return client.post(path, body, REMOTE_ADDR=addr, HTTP_X_FORWARDED_FOR=xff)
+
+    return login
 
 
-def admin_login(client, email, password, *, xff: str = "", addr: str = "10.1.1.1"):
-    return client.post(
-        "/admin/login/?next=/admin/",
-        {"username": email, "password": password},
-        REMOTE_ADDR=addr,
-        HTTP_X_FORWARDED_FOR=xff,
-    )
+shop_login = form_login("/shop/login")
+admin_login = form_login("/admin/login/?next=/admin/")
 
 
 def api_logged_in(response) -> bool:
