@@ -32,7 +32,12 @@ LOGGING = {
             "()": structlog.stdlib.ProcessorFormatter,
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                # Frames without their locals: a local's repr can hold a secret, and
+                # can run code (a QuerySet queries the database from inside the
+                # logging lock, which once deadlocked a web process under overload).
+                structlog.processors.ExceptionRenderer(
+                    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+                ),
                 structlog.processors.JSONRenderer(ensure_ascii=False),
             ],
             "foreign_pre_chain": _pre_chain,
@@ -41,7 +46,11 @@ LOGGING = {
             "()": structlog.stdlib.ProcessorFormatter,
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.dev.ConsoleRenderer(colors=False),
+                structlog.dev.ConsoleRenderer(
+                    colors=False,
+                    # Python's own traceback: rich's prints locals (see the json one).
+                    exception_formatter=structlog.dev.plain_traceback,
+                ),
             ],
             "foreign_pre_chain": _pre_chain,
         },

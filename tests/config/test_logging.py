@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import structlog
 
@@ -70,3 +72,32 @@ def test_structlog_lines_are_redacted_in_json(json_log):
     (line,) = [line for line in json_log() if line["event"] == "pg_call"]
     assert line["headers"] == {"Authorization": REDACTED}
     assert line["orderId"] == "o-1"
+
+
+@pytest.mark.django_db
+def test_an_exception_line_carries_the_traceback_but_never_its_locals(json_log):
+    """Locals would print what a frame held (a card number, a member's token) and run
+    code to do it: a QuerySet's repr queries the database, from inside the logging lock.
+    Under overload that query waited for a connection slot held by threads that waited
+    for the logging lock, and the whole web process stopped (bench/overload.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from members.models import Member
+
+    def fails():
+        members = Member.objects.filter(email="nobody@example.com")  # noqa: F841
+        token = "tok-4330123412341234"  # noqa: F841
+        raise ValueError("boom")
+
+    with CaptureQueriesContext(connection) as queries:
+        try:
+            fails()
+        except ValueError:
+            structlog.get_logger("tests").exception("failed")
+
+    line = next(line for line in json_log() if line["event"] == "failed")
+    frames = line["exception"][0]["frames"]
+    assert frames[-1]["name"] == "fails" and line["exception"][0]["exc_value"] == "boom"
+    assert all("locals" not in frame for frame in frames)
+    assert "tok-4330" not in json.dumps(line) and len(queries) == 0
