@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/overload.py [--seconds 60] [--capacity-seconds 20] [--compare]
 
-1. Capacity: with admission control off, a closed loop of 800 shoppers, each starting
-   its next payment when the last ends, for --capacity-seconds. A closed loop cannot
-   offer more than it gets done, so the machine runs flat out without collapsing:
-   completed payments a second is what it can do.
+1. Capacity: with admission control off, a closed loop of 400 shoppers, each starting
+   its next payment when the last ends; the payments completed in --capacity-seconds
+   after a 10 s warm-up count. A closed loop cannot offer more than it gets done, so the
+   machine runs flat out without collapsing: completed payments a second is what it can
+   do (at the latency of its queue: a capacity, not a service level).
 2. Overload: web restarted with admission control on (config/admission.py); payments
    started at 2x and then 4x that rate (open loop, as buyers arrive at a sale) for
-   --seconds each. With --compare, 2x once more with it off, on the same stack.
+   --seconds each; the successes of the last --seconds - 10 count. With --compare, 2x
+   once more with it off, on the same stack. With --refusal-cost, 0.6x alone and then
+   with 200 refusals a second beside it: what a refusal costs and takes.
 3. Afterwards, recovery runs once and the invariants are checked against the sandbox's
    own records: every payment it approved is SUCCESS here and the reverse, none approved
    twice, no payment left EXECUTING or UNKNOWN, and stock = initial - sold - held.
@@ -25,6 +28,7 @@ errors. Writes bench/results/overload.md and .json.
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -41,7 +45,9 @@ from bench.stack import Stack, machine_speed_ms
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GIVE_UP_SECONDS = 30
-SHOPPERS = 800
+SHOPPERS = 400
+REFUSALS_PER_SECOND = 200
+WARM_UP_SECONDS = 10
 STOCK = 10**9
 
 
@@ -58,12 +64,16 @@ class Phase:
     refusals_without_retry_after: int = 0
     refusal_reasons: dict[str, int] = field(default_factory=dict)
     error_kinds: dict[str, int] = field(default_factory=dict)
+    cores: dict[str, float] = field(default_factory=dict)
+    done_at: list[float] = field(default_factory=list, repr=False)
+    loop_lag_ms: list[float] = field(default_factory=list, repr=False)
     refusal_ms: list[float] = field(default_factory=list, repr=False)
     checkout_ms: list[float] = field(default_factory=list, repr=False)
 
     def row(self, capacity: float) -> dict:
         done_rate = self.completed / self.seconds
-        row = {k: v for k, v in asdict(self).items() if k not in ("refusal_ms", "checkout_ms")}
+        samples = ("refusal_ms", "checkout_ms", "done_at", "loop_lag_ms")
+        row = {k: v for k, v in asdict(self).items() if k not in samples}
         row |= {
             "completed_rate": round(done_rate, 1),
             "of_capacity": round(done_rate / capacity, 2) if capacity else None,
@@ -72,6 +82,8 @@ class Phase:
             "refusal_p99_ms": pct(self.refusal_ms, 99),
             "refusal_max_ms": round(max(self.refusal_ms), 1) if self.refusal_ms else None,
             "checkout_p50_ms": pct(self.checkout_ms, 50),
+            # How late the generator's own loop ran: a floor under every latency it times.
+            "generator_lag_p99_ms": pct(self.loop_lag_ms, 99),
         }
         return row
 
@@ -116,6 +128,7 @@ class Buyer:
             if status != 200 or answer.get("status") != "SUCCESS":
                 raise Unexpected(f"confirm {status} {answer.get('status') or answer.get('code')}")
             phase.completed += 1
+            phase.done_at.append(time.monotonic())
         except (TimeoutError, aiohttp.ClientError, Unexpected, KeyError) as exc:
             kind = str(exc)[:50] if isinstance(exc, Unexpected) else type(exc).__name__
             phase.errors += 1
@@ -136,6 +149,14 @@ class Buyer:
             return response.status, answer
 
 
+async def watch_loop(phase: Phase) -> None:
+    """Until cancelled: how much later than asked the generator's event loop wakes up."""
+    while True:
+        asked = time.perf_counter()
+        await asyncio.sleep(0.01)
+        phase.loop_lag_ms.append((time.perf_counter() - asked - 0.01) * 1000)
+
+
 class Unexpected(Exception):
     pass
 
@@ -148,27 +169,38 @@ def session() -> aiohttp.ClientSession:
 
 
 async def closed_loop(stack: Stack, seeded: dict, seconds: float) -> Phase:
+    """SHOPPERS buyers, each starting the next payment when the last ends; what completes
+    in `seconds` after a warm-up of WARM_UP_SECONDS counts. The warm-up matters: all of
+    them start at once, and their first payments, finishing late, say how long a burst
+    takes to drain, not how many a second the machine does."""
     phase = Phase("capacity (closed loop)", 0, seconds)
     async with session() as s:
         buyer = Buyer(stack, seeded, s)
-        stop = time.monotonic() + seconds
+        started = time.monotonic()
+        window = (started + WARM_UP_SECONDS, started + WARM_UP_SECONDS + seconds)
         counter = iter(range(10**9))
 
         async def shopper():
-            while time.monotonic() < stop:
+            while time.monotonic() < window[1]:
                 await buyer.pay(next(counter), phase)
 
+        watcher = asyncio.create_task(watch_loop(phase))
         await asyncio.gather(*(shopper() for _ in range(SHOPPERS)))
+        watcher.cancel()
+    phase.completed = sum(window[0] <= t < window[1] for t in phase.done_at)
     return phase
 
 
 async def open_loop(stack: Stack, seeded: dict, name: str, rate: float, seconds: float) -> Phase:
-    """Payments started at `rate` for `seconds`; those finished inside the window count."""
-    phase = Phase(name, rate, seconds)
+    """Payments started at `rate` for `seconds`; the rate counted is that of successes
+    in the window after its first WARM_UP_SECONDS (no payment can finish in the first
+    PG latency's worth, and what finishes after the window is a backlog's drain)."""
+    phase = Phase(name, rate, seconds - WARM_UP_SECONDS)
     async with session() as s:
         buyer = Buyer(stack, seeded, s)
+        watcher = asyncio.create_task(watch_loop(phase))
         tasks = set()
-        start = time.perf_counter()
+        start, began = time.perf_counter(), time.monotonic()
         for i in range(int(rate * seconds)):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
@@ -176,10 +208,45 @@ async def open_loop(stack: Stack, seeded: dict, name: str, rate: float, seconds:
             task = asyncio.create_task(buyer.pay(i, phase))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-        counted = phase.completed  # what finished inside the window is the goodput
         if tasks:
             await asyncio.wait(tasks, timeout=GIVE_UP_SECONDS + 15)
-        phase.completed = counted
+        watcher.cancel()
+    phase.completed = sum(began + WARM_UP_SECONDS <= t < began + seconds for t in phase.done_at)
+    return phase
+
+
+async def with_refusals(stack: Stack, seeded: dict, name: str, rate: float, seconds: float):
+    """Payments at `rate` and, beside them, REFUSALS_PER_SECOND checkouts that admission
+    refuses at once: their stamp from "our proxy" is an hour old (reason `queued`). What
+    they add to the web process's CPU is what a refusal costs; their latency is what a
+    refusal takes in a process doing real work."""
+    phase_task = asyncio.create_task(open_loop(stack, seeded, name, rate, seconds))
+    refusals = Phase(name, rate, seconds)
+    async with session() as s:
+        buyer = Buyer(stack, seeded, s)
+        stale = {"X-Request-Start": f"t={time.time() - 3600:.3f}"}
+        start, sent = time.perf_counter(), []
+        for i in range(int(REFUSALS_PER_SECOND * seconds)):
+            delay = start + i / REFUSALS_PER_SECOND - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            call = buyer.call("POST", "/api/v1/payments/checkout", stale, {}, refusals)
+            sent.append(asyncio.create_task(call))
+        await asyncio.gather(*sent, return_exceptions=True)
+    phase = await phase_task
+    phase.refusal_ms, phase.refusal_reasons = refusals.refusal_ms, refusals.refusal_reasons
+    phase.refused_checkouts = len(refusals.refusal_ms)
+    return phase
+
+
+def measured(stack: Stack, run) -> Phase:
+    """Run a phase; note the cores each process used meanwhile (1.0 = one core flat out)."""
+    before, generator, started = stack.cpu(), time.process_time(), time.monotonic()
+    phase = asyncio.run(run)
+    wall = time.monotonic() - started
+    after = stack.cpu()
+    phase.cores = {name: round((after[name] - before.get(name, 0)) / wall, 2) for name in after}
+    phase.cores["generator"] = round((time.process_time() - generator) / wall, 2)
     return phase
 
 
@@ -236,19 +303,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--capacity-seconds", type=float, default=20)
     parser.add_argument("--compare", action="store_true", help="2x again with admission off")
+    parser.add_argument(
+        "--refusal-cost",
+        action="store_true",
+        help=f"0.6x alone, then with {REFUSALS_PER_SECOND} refusals/s beside it",
+    )
     args = parser.parse_args()
-    if args.seconds <= 0 or args.capacity_seconds <= 0:
-        parser.error("--seconds and --capacity-seconds must be above 0")
+    if args.seconds <= WARM_UP_SECONDS or args.capacity_seconds <= 0:
+        parser.error(f"--seconds must be above {WARM_UP_SECONDS}, --capacity-seconds above 0")
     env = {
         # Few accounts play many buyers here: the per-member limits are not under test.
         "CHECKOUT_MAX_OPEN_PER_MEMBER": "1000000",
         "CHECKOUT_RATE_PER_MINUTE": "1000000",
         "CHECKOUT_MAX_HELD_PER_PRODUCT": "1000000",
-        "ADMISSION_MAX_IN_FLIGHT": "230",  # of 256 threads
+        # Of 256 threads; about 1.4 times the payments in flight at capacity here (25 a
+        # second, 3.4 s each): more lets the process saturate and its refusals wait.
+        # Any ADMISSION_* variable set when the bench starts wins over these.
+        "ADMISSION_MAX_IN_FLIGHT": "120",
     }
     phases = []
     # One web process: its capacity is one core's, and the other core is left to the load
     # generator, MariaDB and the sandbox, so the generator does not eat what it measures.
+    env |= {k: v for k, v in os.environ.items() if k.startswith("ADMISSION_")}
     stack = Stack(web_workers=1, web_threads=256, extra_env={**env, "ADMISSION_ENABLED": "false"})
     try:
         stack.create()
@@ -256,33 +332,52 @@ def main() -> None:
         stack.start(worker=False)
         stack.sandbox_latency("confirm", *HIGH)
         print("capacity ...", flush=True)
-        asyncio.run(closed_loop(stack, seeded, 3))  # warm up
-        measured = asyncio.run(closed_loop(stack, seeded, args.capacity_seconds))
-        capacity = measured.completed / measured.seconds
-        phases.append(measured.row(capacity))
+        closed = measured(stack, closed_loop(stack, seeded, args.capacity_seconds))
+        capacity = closed.completed / closed.seconds
+        phases.append(closed.row(capacity))
         print(f"  {capacity:.1f} payments/s", flush=True)
         restart_web(stack, admission=True)
         for factor in (2, 4):
             print(f"{factor}x ...", flush=True)
             name, rate = f"{factor}x, admission on", factor * capacity
-            phase = asyncio.run(open_loop(stack, seeded, name, rate, args.seconds))
+            phase = measured(stack, open_loop(stack, seeded, name, rate, args.seconds))
             phases.append(phase.row(capacity))
             print(f"  {phases[-1]}", flush=True)
         if args.compare:
             restart_web(stack, admission=False)
             print("2x, admission off ...", flush=True)
-            phase = asyncio.run(
-                open_loop(stack, seeded, "2x, admission off", 2 * capacity, args.seconds)
+            phase = measured(
+                stack, open_loop(stack, seeded, "2x, admission off", 2 * capacity, args.seconds)
             )
             phases.append(phase.row(capacity))
             print(f"  {phases[-1]}", flush=True)
+        if args.refusal_cost:
+            phases += refusal_cost(stack, seeded, capacity, args.seconds)
         broken = check_invariants(stack)
     finally:
         stack.stop()
-    report(phases, broken, args)
+    report(phases, broken, args, {k: v for k, v in env.items() if k.startswith("ADMISSION_")})
 
 
-def report(rows: list[dict], broken: list[str], args) -> None:
+def refusal_cost(stack: Stack, seeded: dict, capacity: float, seconds: float) -> list[dict]:
+    """0.6x capacity with nothing refused, then the same with refusals beside it."""
+    # Our proxy's stamp is trusted (NUM_PROXIES); the payments themselves are never refused.
+    stack.env |= {"NUM_PROXIES": "1", "ADMISSION_MAX_IN_FLIGHT": "250"}
+    stack.env["ADMISSION_TARGET_SECONDS"] = "1000"
+    restart_web(stack, admission=True)
+    rows = []
+    for name, run in (
+        ("0.6x, no refusals", open_loop),
+        (f"0.6x + {REFUSALS_PER_SECOND} refusals/s", with_refusals),
+    ):
+        print(f"{name} ...", flush=True)
+        phase = measured(stack, run(stack, seeded, name, 0.6 * capacity, seconds))
+        rows.append(phase.row(capacity))
+        print(f"  {rows[-1]}", flush=True)
+    return rows
+
+
+def report(rows: list[dict], broken: list[str], args, admission: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "overload.json").write_text(json.dumps({"phases": rows, "broken": broken}, indent=2))
     lines = [
@@ -290,10 +385,13 @@ def report(rows: list[dict], broken: list[str], args) -> None:
         "",
         f"Machine speed: {machine_speed_ms()} ms for bench/stack.py's reference loop.",
         "",
+        "Admission settings beyond the defaults: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(admission.items())),
+        "",
         "| phase | offered/s | completed/s | of capacity | refused checkouts | refused"
         " confirms | refusal p50 / p99 / max ms | without Retry-After | reasons | gave up"
-        " | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " | errors | generator lag p99 ms | cores used |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
@@ -301,7 +399,9 @@ def report(rows: list[dict], broken: list[str], args) -> None:
             f"{r['of_capacity']} | {r['refused_checkouts']} | {r['refused_confirms']} | "
             f"{r['refusal_p50_ms']} / {r['refusal_p99_ms']} / {r['refusal_max_ms']} | "
             f"{r['refusals_without_retry_after']} | {r['refusal_reasons'] or ''} | "
-            f"{r['gave_up']} | {r['errors']} {r['error_kinds'] or ''} |"
+            f"{r['gave_up']} | {r['errors']} {r['error_kinds'] or ''} | "
+            f"{r['generator_lag_p99_ms']} | "
+            f"{', '.join(f'{k} {v}' for k, v in r['cores'].items())} |"
         )
     lines += ["", "Invariants afterwards: " + ("all held" if not broken else "; ".join(broken))]
     (RESULTS / "overload.md").write_text("\n".join(lines) + "\n")
