@@ -90,7 +90,7 @@ bench-recovery: bench-services
 # A sale bigger than the machine: 2x and 4x its capacity, with and without admission
 # control, then the invariants against the sandbox (bench/results/overload.md).
 bench-overload: bench-services
-	$(BIN)/python bench/overload.py --compare --refusal-cost $(BENCH_ARGS)
+	$(BIN)/python bench/overload.py --nginx --compare --refusal-cost $(BENCH_ARGS)
 
 .PHONY: bench-services
 bench-services:

@@ -47,6 +47,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GIVE_UP_SECONDS = 30
 SHOPPERS = 400
 REFUSALS_PER_SECOND = 200
+NO_CAP = 60_000  # nginx's cap on checkouts, lifted (it takes at most 65,535)
 WARM_UP_SECONDS = 10
 STOCK = 10**9
 
@@ -67,12 +68,13 @@ class Phase:
     cores: dict[str, float] = field(default_factory=dict)
     done_at: list[float] = field(default_factory=list, repr=False)
     loop_lag_ms: list[float] = field(default_factory=list, repr=False)
+    refusal_ms_by_reason: dict[str, list[float]] = field(default_factory=dict, repr=False)
     refusal_ms: list[float] = field(default_factory=list, repr=False)
     checkout_ms: list[float] = field(default_factory=list, repr=False)
 
     def row(self, capacity: float) -> dict:
         done_rate = self.completed / self.seconds
-        samples = ("refusal_ms", "checkout_ms", "done_at", "loop_lag_ms")
+        samples = ("refusal_ms", "checkout_ms", "done_at", "loop_lag_ms", "refusal_ms_by_reason")
         row = {k: v for k, v in asdict(self).items() if k not in samples}
         row |= {
             "completed_rate": round(done_rate, 1),
@@ -81,6 +83,9 @@ class Phase:
             "refusal_p50_ms": pct(self.refusal_ms, 50),
             "refusal_p99_ms": pct(self.refusal_ms, 99),
             "refusal_max_ms": round(max(self.refusal_ms), 1) if self.refusal_ms else None,
+            "refusal_p99_ms_by_reason": {
+                reason: pct(took, 99) for reason, took in self.refusal_ms_by_reason.items()
+            },
             "checkout_p50_ms": pct(self.checkout_ms, 50),
             # How late the generator's own loop ran: a floor under every latency it times.
             "generator_lag_p99_ms": pct(self.loop_lag_ms, 99),
@@ -134,16 +139,18 @@ class Buyer:
             phase.errors += 1
             phase.error_kinds[kind] = phase.error_kinds.get(kind, 0) + 1
 
-    async def call(self, method, path, headers, body, phase: Phase) -> tuple[int, dict]:
+    async def call(self, method, path, headers, body, phase: Phase, base: str = "") -> tuple:
         sent = time.perf_counter()
         async with self.session.request(
-            method, f"{self.stack.base}{path}", headers=headers, json=body
+            method, f"{base or self.stack.base}{path}", headers=headers, json=body
         ) as response:
             answer = await response.json(content_type=None)
             if response.status == 503 and answer.get("code") == "OVERLOADED":
-                phase.refusal_ms.append((time.perf_counter() - sent) * 1000)
+                took = (time.perf_counter() - sent) * 1000
+                phase.refusal_ms.append(took)
                 reason = answer.get("reason", "?")
                 phase.refusal_reasons[reason] = phase.refusal_reasons.get(reason, 0) + 1
+                phase.refusal_ms_by_reason.setdefault(reason, []).append(took)
                 if "Retry-After" not in response.headers:
                     phase.refusals_without_retry_after += 1
             return response.status, answer
@@ -230,11 +237,15 @@ async def with_refusals(stack: Stack, seeded: dict, name: str, rate: float, seco
             delay = start + i / REFUSALS_PER_SECOND - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            call = buyer.call("POST", "/api/v1/payments/checkout", stale, {}, refusals)
+            # Straight to gunicorn: nginx would stamp them afresh.
+            call = buyer.call(
+                "POST", "/api/v1/payments/checkout", stale, {}, refusals, stack.web_base
+            )
             sent.append(asyncio.create_task(call))
         await asyncio.gather(*sent, return_exceptions=True)
     phase = await phase_task
     phase.refusal_ms, phase.refusal_reasons = refusals.refusal_ms, refusals.refusal_reasons
+    phase.refusal_ms_by_reason = refusals.refusal_ms_by_reason
     phase.refused_checkouts = len(refusals.refusal_ms)
     return phase
 
@@ -251,10 +262,14 @@ def measured(stack: Stack, run) -> Phase:
 
 
 def restart_web(stack: Stack, *, admission: bool) -> None:
-    """gunicorn again with admission control on or off; the sandbox keeps running."""
+    """gunicorn again with admission control on or off; the sandbox keeps running. With
+    nginx in front, its cap on checkouts is admission control too: off, nginx runs with
+    the cap lifted, so every phase pays the same proxy and only the refusing differs."""
     stack.stop_process("web")
     stack.env["ADMISSION_ENABLED"] = "true" if admission else "false"
     stack.start_web()
+    if stack.front_port:
+        stack.start_front(checkout_cap=None if admission else NO_CAP)
 
 
 def check_invariants(stack: Stack) -> list[str]:
@@ -304,6 +319,11 @@ def main() -> None:
     parser.add_argument("--capacity-seconds", type=float, default=20)
     parser.add_argument("--compare", action="store_true", help="2x again with admission off")
     parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="buyers go through deploy/nginx/nginx.conf's nginx, as in compose",
+    )
+    parser.add_argument(
         "--refusal-cost",
         action="store_true",
         help=f"0.6x alone, then with {REFUSALS_PER_SECOND} refusals/s beside it",
@@ -324,12 +344,26 @@ def main() -> None:
     phases = []
     # One web process: its capacity is one core's, and the other core is left to the load
     # generator, MariaDB and the sandbox, so the generator does not eat what it measures.
+    threads = 256
+    if args.nginx:
+        # As docker-compose runs web behind it: nginx's X-Request-Start and X-Forwarded-For
+        # are ours; its cap on checkouts replaces the app's adaptive rate. The app's
+        # in-flight cap then only keeps threads free for GETs and health, so the threads
+        # must hold every confirm waiting on the PG: about 50 a second x up to 4 s each,
+        # and checkouts stop at four fifths of the cap (256 threads, cap 240: 11 refusals
+        # by the app at 4x, its slowest 92 ms).
+        threads = 320
+        env |= {"NUM_PROXIES": "1", "ADMISSION_TARGET_SECONDS": "0"}
+        env["ADMISSION_MAX_IN_FLIGHT"] = "300"
     env |= {k: v for k, v in os.environ.items() if k.startswith("ADMISSION_")}
-    stack = Stack(web_workers=1, web_threads=256, extra_env={**env, "ADMISSION_ENABLED": "false"})
+    extra_env = {**env, "ADMISSION_ENABLED": "false"}
+    stack = Stack(web_workers=1, web_threads=threads, extra_env=extra_env)
     try:
         stack.create()
         seeded = stack.seed(members=500, products=1000)
         stack.start(worker=False)
+        if args.nginx:
+            stack.start_front(checkout_cap=NO_CAP)  # capacity: nothing in front refuses
         stack.sandbox_latency("confirm", *HIGH)
         print("capacity ...", flush=True)
         closed = measured(stack, closed_loop(stack, seeded, args.capacity_seconds))
@@ -381,7 +415,8 @@ def report(rows: list[dict], broken: list[str], args, admission: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "overload.json").write_text(json.dumps({"phases": rows, "broken": broken}, indent=2))
     lines = [
-        f"# Overload: sync confirm, PG 2.0-3.5 s, {args.seconds:g} s per phase",
+        f"# Overload: sync confirm, PG 2.0-3.5 s, {args.seconds:g} s per phase"
+        + (", through nginx" if args.nginx else ""),
         "",
         f"Machine speed: {machine_speed_ms()} ms for bench/stack.py's reference loop.",
         "",
@@ -390,8 +425,8 @@ def report(rows: list[dict], broken: list[str], args, admission: dict) -> None:
         "",
         "| phase | offered/s | completed/s | of capacity | refused checkouts | refused"
         " confirms | refusal p50 / p99 / max ms | without Retry-After | reasons | gave up"
-        " | errors | generator lag p99 ms | cores used |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " | errors | refusal p99 ms by reason | generator lag p99 ms | cores used |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
@@ -400,7 +435,7 @@ def report(rows: list[dict], broken: list[str], args, admission: dict) -> None:
             f"{r['refusal_p50_ms']} / {r['refusal_p99_ms']} / {r['refusal_max_ms']} | "
             f"{r['refusals_without_retry_after']} | {r['refusal_reasons'] or ''} | "
             f"{r['gave_up']} | {r['errors']} {r['error_kinds'] or ''} | "
-            f"{r['generator_lag_p99_ms']} | "
+            f"{r['refusal_p99_ms_by_reason'] or ''} | {r['generator_lag_p99_ms']} | "
             f"{', '.join(f'{k} {v}' for k, v in r['cores'].items())} |"
         )
     lines += ["", "Invariants afterwards: " + ("all held" if not broken else "; ".join(broken))]

@@ -9,6 +9,7 @@ number of MariaDB connections sampled while a scenario runs.
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import MySQLdb
 import requests
+
+from config.local_nginx import NGINX, local_nginx_command, local_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -191,7 +194,8 @@ class Stack:
         self.db = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.work = Path(tempfile.mkdtemp(prefix=f"{self.db}-"))
         self.web_port, self.sandbox_port = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.web_port}"
+        self.base = self.web_base = f"http://127.0.0.1:{self.web_port}"
+        self.front_port = 0
         self.sandbox = f"http://127.0.0.1:{self.sandbox_port}"
         self.web_workers, self.web_threads = web_workers, web_threads
         self.worker_threads = worker_threads
@@ -296,7 +300,26 @@ print(json.dumps({{"tokens": tokens, "hot": ids[0], "products": ids[1:]}}))
                 "config.wsgi",
             ],
         )
-        wait_until(lambda: requests.get(f"{self.base}/healthz", timeout=1).ok, "gunicorn")
+        wait_until(lambda: requests.get(f"{self.web_base}/healthz", timeout=1).ok, "gunicorn")
+
+    def start_front(self, checkout_cap: int | None = None) -> None:
+        """nginx in front of web, with compose's deploy/nginx/nginx.conf (its cap on
+        checkouts in flight replaced by `checkout_cap` if given): self.base is nginx from
+        now on (self.web_base is gunicorn itself)."""
+        if not shutil.which(NGINX):
+            raise RuntimeError(f"no {NGINX} here: apt-get install nginx")
+        self.stop_process("nginx")
+        self.front_port = self.front_port or free_port()
+        conf = local_nginx_conf(
+            listen_port=self.front_port,
+            upstream=self.web_base,
+            work=self.work,
+            checkout_cap=checkout_cap,
+        )
+        (self.work / "nginx.conf").write_text(conf)
+        self._spawn("nginx", local_nginx_command(self.work))
+        self.base = self.front_base = f"http://127.0.0.1:{self.front_port}"
+        wait_until(lambda: requests.get(f"{self.base}/healthz", timeout=1).ok, "nginx")
 
     def start_worker(self, name: str, threads: int | None = None) -> None:
         self._spawn(

@@ -24,6 +24,9 @@ Three reasons to refuse, in this order:
   the machine did manage), so the queue drains (additive increase, multiplicative
   decrease, as TCP does). A checkout admitted means a confirm soon, so holding
   checkouts back holds the whole payment back before any of it is done.
+  ADMISSION_TARGET_SECONDS=0 turns it off, as docker-compose does: there nginx refuses
+  checkouts past a cap on those in flight (deploy/nginx/nginx.conf), which follows the
+  same slowdown, costs less goodput and answers in microseconds (docs/performance.md).
 """
 
 import json
@@ -128,7 +131,8 @@ class Admission:
         with self.lock:
             if self.in_flight >= limit:
                 return "in_flight"
-            if kind == "checkout" and not self.rate.admit():
+            rated = settings.ADMISSION_TARGET_SECONDS > 0  # 0: nginx's cap does this
+            if kind == "checkout" and rated and not self.rate.admit():
                 return "rate"
             self.in_flight += 1
         return None

@@ -195,3 +195,14 @@ def test_checkouts_leave_room_for_the_confirms_of_payments_already_begun(limits)
 
     assert json.loads(checkout[2])["reason"] == "in_flight"
     assert confirm[0] == "200 OK"
+
+
+def test_a_target_of_zero_turns_the_adaptive_rate_off(limits):
+    limits.ADMISSION_TARGET_SECONDS = 0
+    clock = Clock()
+    admission = Admission(App(clock), clock=clock, wall=clock)
+    admission.rate.rate = admission.rate.tokens = 0.0  # it would refuse every checkout
+
+    assert call(admission, CHECKOUT)[0] == "200 OK"
+    limits.ADMISSION_TARGET_SECONDS = 0.2
+    assert json.loads(call(admission, CHECKOUT)[2])["reason"] == "rate"
