@@ -135,7 +135,8 @@ class Waiters:
     def _wait(self, url: str, headers: dict) -> None:
         try:
             answer = requests.get(url, headers=headers, timeout=40)
-            result = (answer.status_code, answer.json().get("status"))
+            body = answer.json()
+            result = (answer.status_code, body.get("status") or body.get("code"))
         except (requests.RequestException, ValueError) as exc:
             result = exc
         with self.lock:
@@ -185,7 +186,9 @@ def test_slow_clients_and_long_waits_leave_threads_for_everyone_else():
         ]
         print(f"\n  answers while held: slowest {max(took):.3f} s, fastest {min(took):.3f} s")
 
-        assert waiters.answers == []  # the waits were held all along, not answered early
+        # The waits were held all along, not answered early (once, in CI, one answered 500
+        # INTERNAL_ERROR: the web's log below says why if it happens again).
+        assert waiters.answers == [], web.output()[-4000:]
         PaymentEvent.objects.filter(pk__in=[p.pk for p, _ in pending]).update(status="SUCCESS")
         for p, _ in pending:
             payment_notify(p.pk)
