@@ -14,6 +14,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("members.api.urls")),
+    path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("products.api.urls")),
     path("api/v1/", include("payments.api.urls")),
     re_path(r"^api/", errors.api_route_not_found),

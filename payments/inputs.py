@@ -50,6 +50,8 @@ class CheckoutInput(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=Purpose.choices, default=Purpose.GOODS)
     items = LineSerializer(many=True, required=False)
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+    # Points to spend on goods; the PG is charged the rest (the service checks the total).
+    pointsToUse = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, required=False, default=0)
 
     def validate(self, data):
         if data["purpose"] == Purpose.GOODS:
@@ -63,6 +65,8 @@ class CheckoutInput(serializers.Serializer):
                 raise ValidationError({"amount": ["required for POINT_CHARGE"]})
             if data.get("items"):
                 raise ValidationError({"items": ["not allowed for POINT_CHARGE"]})
+            if data.get("pointsToUse"):
+                raise ValidationError({"pointsToUse": ["not allowed for POINT_CHARGE"]})
         return data
 
 

@@ -34,6 +34,12 @@ COMPENSATIONS = Counter(
     ["result"],
 )
 
+OUTBOX_BOOKINGS = Counter(
+    "payment_outbox_bookings_total",
+    "Outbox rows the relay worked: booked, failed (retried later) or parked (for an operator)",
+    ["result"],
+)
+
 
 class PaymentGauges:
     """A collector (settings.METRICS_COLLECTORS): the operator's numbers, computed per scrape."""
@@ -71,4 +77,14 @@ class PaymentGauges:
             "payment_webhooks_backlog",
             "Webhooks still unprocessed older than PAYMENT_STUCK_SECONDS",
             value=summary["webhooks_waiting"],
+        )
+        yield GaugeMetricFamily(
+            "payment_outbox_backlog",
+            "Ledger bookings still PENDING older than OUTBOX_STALE_SECONDS",
+            value=summary["outbox_backlog"],
+        )
+        yield GaugeMetricFamily(
+            "payment_outbox_parked",
+            "Ledger bookings that failed OUTBOX_MAX_ATTEMPTS times and wait for an operator",
+            value=summary["outbox_parked"],
         )

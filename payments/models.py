@@ -33,7 +33,10 @@ class PaymentEvent(models.Model):
     )
     gateway = models.CharField(max_length=20)
     order_name = models.CharField(max_length=100)
+    # What the PG is asked to charge: the lines' sum less points_used (0: paid with points).
     total_amount = models.BigIntegerField()
+    # Points the buyer spent on this order (goods only), held from checkout on.
+    points_used = models.BigIntegerField(default=0)
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.GOODS)
     # NULL until confirm: many unconfirmed payments may lack one, yet two payments may
     # never share one (the unique constraint ignores NULLs; it would not ignore "").
@@ -55,7 +58,7 @@ class PaymentEvent(models.Model):
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=255, blank=True, default="")
     canceled_amount = models.BigIntegerField(default=0)
-    is_payment_done = models.BooleanField(default=False)  # all lines settled by the outbox
+    is_payment_done = models.BooleanField(default=False)  # booked by the outbox relay
     created_at = models.DateTimeField(auto_now_add=True)
     # Set explicitly by every transition (queryset updates skip auto_now).
     updated_at = models.DateTimeField(auto_now=True)
@@ -63,7 +66,12 @@ class PaymentEvent(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(total_amount__gt=0), name="payment_total_positive"
+                condition=models.Q(total_amount__gt=0) | models.Q(points_used__gt=0),
+                name="payment_total_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(total_amount__gte=0) & models.Q(points_used__gte=0),
+                name="payment_amounts_non_negative",
             ),
             models.UniqueConstraint(
                 fields=["gateway", "payment_key"], name="payment_key_unique_per_gateway"
@@ -97,6 +105,8 @@ class PaymentOrder(models.Model):
     seller = models.ForeignKey("products.Seller", on_delete=models.PROTECT, null=True, blank=True)
     quantity = models.PositiveIntegerField()
     amount = models.BigIntegerField()
+    # The platform's cut of `amount`, fixed at checkout (payments.services.pricing).
+    commission = models.BigIntegerField(default=0)
     canceled_quantity = models.PositiveIntegerField(default=0)
     ledger_updated = models.BooleanField(default=False)
     wallet_updated = models.BooleanField(default=False)
@@ -165,24 +175,30 @@ class CompensationJob(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """Work owed, written in the transaction that owes it: by a SUCCESS (ledger, seller
-    wallet, member points), or by an asynchronous confirm's claim (the PG confirm)."""
+    """Work owed, written in the transaction that owes it: a SUCCESS's booking (LEDGER:
+    the journal entry, seller wallets, member points; payments.services.relay), or an
+    asynchronous confirm's claim (CONFIRM: the PG confirm)."""
 
     class Kind(models.TextChoices):
         LEDGER = "LEDGER"
-        WALLET = "WALLET"
-        POINTS = "POINTS"
         CONFIRM = "CONFIRM"
 
     class Status(models.TextChoices):
         PENDING = "PENDING"
         DONE = "DONE"
+        # Failed OUTBOX_MAX_ATTEMPTS times: waits for an operator (admin: retry), alerted.
+        PARKED = "PARKED"
 
     event = models.ForeignKey(PaymentEvent, on_delete=models.CASCADE, related_name="outbox")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+    # The relay takes a row when this has passed: it is its lease while a relay works on
+    # it, and the pause after a failed attempt. NULL: at once.
+    available_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -190,7 +206,11 @@ class OutboxMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "kind"], name="outbox_one_per_kind")
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="outbox_status_created"),
+            models.Index(fields=["kind", "status", "id"], name="outbox_kind_status"),
+        ]
+        permissions = [("retry_outboxmessage", "Can retry a parked outbox row")]
 
     def __str__(self) -> str:
         return f"{self.kind} for payment {self.event_id}: {self.status}"

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from payments.models import (
     CompensationJob,
+    OutboxMessage,
     PaymentEvent,
     PaymentHistory,
     PaymentStatus,
@@ -69,6 +70,15 @@ def payment_operations_summary(*, now=None) -> dict:
         ).count(),
         "webhooks_waiting": WebhookEvent.objects.filter(
             status=WebhookEvent.Status.RECEIVED, received_at__lte=stuck_before
+        ).count(),
+        # Bookings the relay owes: PENDING past OUTBOX_STALE_SECONDS, and PARKED ones.
+        "outbox_backlog": OutboxMessage.objects.filter(
+            kind=OutboxMessage.Kind.LEDGER,
+            status=OutboxMessage.Status.PENDING,
+            created_at__lte=now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS),
+        ).count(),
+        "outbox_parked": OutboxMessage.objects.filter(
+            kind=OutboxMessage.Kind.LEDGER, status=OutboxMessage.Status.PARKED
         ).count(),
     }
 

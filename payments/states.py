@@ -1,6 +1,7 @@
 """THE state machine of PaymentEvent.status (docs/design.md, "The state machine").
 
     NOT_STARTED --claim--> EXECUTING --PG DONE, all values match--> SUCCESS
+    NOT_STARTED --points pay the whole order (checkout)--> SUCCESS
     NOT_STARTED --tampered values / abandoned past the window--> FAILURE
     EXECUTING --definite decline--> FAILURE
     EXECUTING --timeout / 5xx after retries--> UNKNOWN     (a crash leaves it EXECUTING)
@@ -27,7 +28,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.UNKNOWN: frozenset({S.EXECUTING, S.UNKNOWN}),
     # FAILURE -> SUCCESS: a false failure (the PG had approved it), found by the stock
     # restore's re-check while the restore is still owed (settle.py checks that).
-    S.SUCCESS: frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.FAILURE}),
+    # NOT_STARTED -> SUCCESS: an order paid in full with points (no PG call).
+    S.SUCCESS: frozenset({S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.FAILURE}),
     S.FAILURE: frozenset({S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION}),
     S.NEEDS_ATTENTION: frozenset({S.EXECUTING, S.UNKNOWN}),
     S.PARTIAL_CANCELED: frozenset({S.SUCCESS, S.PARTIAL_CANCELED}),

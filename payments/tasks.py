@@ -13,6 +13,7 @@ from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
 from payments.services.recovery import new_lease_owner, recovery_attempt_many, recovery_claim
+from payments.services.relay import relay_book_many, relay_claim
 from payments.services.webhooks import webhook_process, webhook_redrive
 
 log = structlog.get_logger(__name__)
@@ -83,3 +84,24 @@ def confirm_relay() -> int:
     if queued:
         log.info("confirm_relay", queued=queued)
     return queued
+
+
+@shared_task(name="payments.outbox_scan")
+def outbox_scan() -> int:
+    """Lease the ledger bookings owed and share them out among the workers."""
+    owner = new_lease_owner()
+    claimed = relay_claim(owner=owner, limit=settings.OUTBOX_BATCH_SIZE)
+    size = settings.OUTBOX_TASK_ROWS
+    for start in range(0, len(claimed), size):
+        relay_outbox.apply_async(
+            (claimed[start : start + size],), expires=settings.OUTBOX_LEASE_SECONDS
+        )
+    return len(claimed)
+
+
+@shared_task(name="payments.relay_outbox")
+def relay_outbox(message_ids: list[int]) -> dict:
+    counts = relay_book_many(message_ids=message_ids)
+    if counts["booked"] or counts["failed"] or counts["parked"]:
+        log.info("outbox_relay", **counts)
+    return counts

@@ -1,10 +1,23 @@
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
 class Seller(models.Model):
-    """Who ships the goods and is paid for them (a wallet arrives with the ledger)."""
+    """Who ships the goods and is paid for them: its wallet is the ledger account
+    seller_payable:<id> (what the platform owes it)."""
 
     name = models.CharField(max_length=100, unique=True)
+    # The platform's cut of this seller's sales; empty: PLATFORM_COMMISSION_RATE.
+    commission_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(Decimal("0.9999"))],
+        help_text="0.1 = 10 %; empty: the platform default",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

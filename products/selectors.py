@@ -12,5 +12,5 @@ def product_get(*, product_id: int) -> Product | None:
 
 
 def product_in_bulk(*, ids: list[int]) -> dict[int, Product]:
-    """The products with these ids, by id (unknown ids are absent)."""
-    return Product.objects.in_bulk(ids)
+    """The products with these ids, by id (unknown ids are absent), with their sellers."""
+    return Product.objects.select_related("seller").in_bulk(ids)

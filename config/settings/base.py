@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "members",
     "products",
     "gateways",
+    "ledger",
     "payments",
 ]
 

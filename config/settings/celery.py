@@ -57,6 +57,7 @@ RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=30)
 COMPENSATION_INTERVAL_SECONDS = env.float("COMPENSATION_INTERVAL_SECONDS", default=60)
 EXPIRY_INTERVAL_SECONDS = env.float("EXPIRY_INTERVAL_SECONDS", default=300)
 CONFIRM_RELAY_INTERVAL_SECONDS = env.float("CONFIRM_RELAY_INTERVAL_SECONDS", default=10)
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=2)
 
 CELERY_BEAT_SCHEDULE = {
     # Run every 30 s: claim due UNKNOWN and stale EXECUTING payments, one task each.
@@ -70,6 +71,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.confirm_relay",
         "schedule": CONFIRM_RELAY_INTERVAL_SECONDS,
         "options": {"expires": CONFIRM_RELAY_INTERVAL_SECONDS * 0.9},
+    },
+    # Every 2 s: book new successes in the ledger (the outbox relay), in leased batches.
+    "payments-outbox-relay": {
+        "task": "payments.outbox_scan",
+        "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
+        "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
     },
     # Run every 60 s: finish stock restores that failed (re-checking the PG first).
     "payments-compensation": {

@@ -1,4 +1,6 @@
-"""Payment rules: limits, the confirm retry policy, the shop's return URLs."""
+"""Payment rules: limits, the confirm retry policy, the books, the shop's return URLs."""
+
+from decimal import Decimal, InvalidOperation
 
 from config.env import env
 
@@ -69,6 +71,27 @@ EXPIRY_BATCH_SIZE = env.int("EXPIRY_BATCH_SIZE", default=500)
 # Operators and alerts: EXECUTING or UNKNOWN unchanged this long counts as stuck, and so
 # does a stock restore still owed (and a webhook still unprocessed) after it.
 PAYMENT_STUCK_SECONDS = env.int("PAYMENT_STUCK_SECONDS", default=5 * 60)
+
+# The books (payments/services/relay.py). The platform's cut of each sale line, unless
+# the seller has its own rate: whole won, rounded down (the seller never gets less than
+# its share).
+try:
+    PLATFORM_COMMISSION_RATE = Decimal(env("PLATFORM_COMMISSION_RATE", default="0.10"))
+except InvalidOperation as exc:
+    raise ValueError("PLATFORM_COMMISSION_RATE must be a decimal such as 0.10") from exc
+if not Decimal(0) <= PLATFORM_COMMISSION_RATE < 1:
+    raise ValueError("PLATFORM_COMMISSION_RATE must be at least 0 and below 1")
+# The relay leases a batch of LEDGER outbox rows this long; a relay that dies loses it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
+# Rows per relay task: a batch is shared out among the workers in tasks of this many.
+OUTBOX_TASK_ROWS = env.int("OUTBOX_TASK_ROWS", default=100)
+# A booking that fails is retried after 5, 10, 20 ... s (at most 10 min); after this many
+# attempts it is PARKED for an operator.
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=5)
+# A booking still PENDING this long counts in the payment_outbox_backlog gauge (alerted).
+OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=60)
 
 # Where the PG's window sends the buyer back (the shop frontend's pages).
 SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")

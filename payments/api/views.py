@@ -35,6 +35,7 @@ class PaymentOutputSerializer(serializers.Serializer):
     paymentKey = serializers.CharField(source="payment_key")
     orderName = serializers.CharField(source="order_name")
     items = serializers.SerializerMethodField()
+    pointsUsed = serializers.IntegerField(source="points_used")
     canceledAmount = serializers.IntegerField(source="canceled_amount")
     approvedAt = serializers.DateTimeField(source="approved_at")
     failure = serializers.SerializerMethodField()
@@ -61,6 +62,7 @@ class PaymentCheckoutApi(APIView):
         orderId = serializers.CharField(source="order_id")
         orderName = serializers.CharField(source="order_name")
         amount = serializers.IntegerField(source="total_amount")
+        pointsUsed = serializers.IntegerField(source="points_used")
         gateway = serializers.CharField()
         purpose = serializers.CharField()
         status = serializers.CharField()
@@ -78,6 +80,7 @@ class PaymentCheckoutApi(APIView):
             purpose=body["purpose"],
             lines=[(item["productId"], item["quantity"]) for item in body.get("items", [])],
             amount=body.get("amount"),
+            points_to_use=body["pointsToUse"],
             render=self.OutputSerializer.render,
             idempotency=idempotency_key(request, body),
         )

@@ -1,6 +1,9 @@
 """Checkout: the server prices the order and reserves stock in one short transaction.
 
-The same transaction checks what the member may hold (payments.services.holding). Then,
+The same transaction checks what the member may hold (payments.services.holding) and
+takes the points the buyer spends (`points_to_use`: a conditional UPDATE on the balance,
+exactly like stock; the PG is charged the rest). An order the points pay in full is
+recorded SUCCESS at once, with no PG call. Then,
 with no transaction open, the PG's step before its window, if it has one (KakaoPay
 ready), which gives the payment its PG key. An Idempotency-Key makes a double click
 return the first answer (payments.services.idempotency).
@@ -18,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import DomainError
+from ledger.services import points_spend
 from payments.models import PaymentEvent, PaymentOrder, Purpose
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, Decision
@@ -55,9 +59,11 @@ def payment_checkout(
     render: Render,
     idempotency: IdempotencyKey | None = None,
     actor: str = "api",
+    points_to_use: int = 0,
 ) -> tuple[dict, bool]:
     """Create a NOT_STARTED payment for (product id, quantity) lines, or a point top-up of
-    `amount`; return (the answer, replayed?)."""
+    `amount`; return (the answer, replayed?). Goods may spend `points_to_use` points:
+    DomainError INSUFFICIENT_POINTS if the member has fewer."""
     created: list[tuple[PaymentEvent, int]] = []
 
     def create(save: Callable[[dict], None]) -> dict:
@@ -67,10 +73,13 @@ def payment_checkout(
             priced = price_points(amount=amount)
         else:
             priced = price_goods(quantities=lines)
+        _check_points(points_to_use, priced)
         with transaction.atomic(durable=True):
             checkout_holding_check(buyer=buyer, quantities=priced.stock())
             stock_reserve(quantities=priced.stock())
-            event = _create_payment(buyer, gateway, purpose, priced, actor)
+            event = _create_payment(buyer, gateway, purpose, priced, actor, points_to_use)
+            if points_to_use:
+                points_spend(member_id=buyer.pk, points=points_to_use, order_id=event.order_id)
             answer = render(event, pg_client_config(gateway))
             save(answer)
         created.append((event, priced.quantity()))
@@ -85,13 +94,33 @@ def payment_checkout(
     if replayed:
         return answer, True
     event, quantity = created[0]
+    if event.total_amount == 0:
+        return _paid_with_points(event, answer, buyer, idempotency, actor), False
     return _prepare_at_pg(event, answer, quantity, buyer, idempotency, actor), False
 
 
-def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: str):
+def _check_points(points: int, priced: Priced) -> None:
+    if not points:
+        return
+    if not priced.lines[0].product_id:
+        raise DomainError(
+            "INVALID_REQUEST",
+            "Points pay for goods, not for a point charge.",
+            fields={"pointsToUse": ["not allowed for POINT_CHARGE"]},
+        )
+    if points > priced.total:
+        raise DomainError(
+            "INVALID_REQUEST",
+            f"pointsToUse may not exceed the order's total of {priced.total} KRW.",
+            fields={"pointsToUse": [f"at most {priced.total}"]},
+        )
+
+
+def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: str, points: int):
     # A PG with a prepare step: this request holds the payment until that step is done
     # or its timeouts have run out, so a replay meanwhile does not start a second one.
-    lease = pg_prepare_lease(gateway)
+    # An order paid in full with points never reaches the PG.
+    lease = pg_prepare_lease(gateway) if priced.total > points else None
     event = PaymentEvent.objects.create(
         lease_owner=PREPARING if lease else "",
         lease_until=timezone.now() + lease if lease else None,
@@ -99,7 +128,8 @@ def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: st
         buyer=buyer,
         gateway=gateway,
         order_name=priced.order_name,
-        total_amount=priced.total,
+        total_amount=priced.total - points,
+        points_used=points,
         purpose=purpose,
         pg_idempotency_key=uuid.uuid4().hex,
     )
@@ -110,6 +140,7 @@ def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: st
             seller_id=line.seller_id,
             quantity=line.quantity,
             amount=line.amount,
+            commission=line.commission,
         )
         for line in priced.lines
     )
@@ -161,14 +192,28 @@ def _prepare_at_pg(
     return answer
 
 
+def _paid_with_points(event: PaymentEvent, answer: dict, buyer, idempotency, actor: str):
+    """An order the points pay in full: SUCCESS now, through the one settle path (its
+    outbox row books it). A crash before this leaves it NOT_STARTED with its points held:
+    a replay of the checkout finishes it, or expiry fails it and gives them back."""
+    paid = Decision(Action.SUCCESS, "PAID_WITH_POINTS")
+    payment_record_outcome(event=event, decision=paid, actor=actor, froms={S.NOT_STARTED})
+    answer = {**answer, "status": event.status}
+    idempotency_update(member=buyer, key=idempotency, answer=answer)
+    return answer
+
+
 def _unfinished_preparation(answer: dict, buyer, idempotency, actor: str) -> dict:
     """A replay of a checkout whose PG step has not finished: either the first request is
     still waiting for the PG (CHECKOUT_IN_PROGRESS: a second prepare would give the buyer
     a window for another PG key), or it died between the payment's commit and the PG's
-    answer, its lease has run out, and this request takes the lease and does the step."""
+    answer, its lease has run out, and this request takes the lease and does the step.
+    An order paid with points whose request died before its SUCCESS is finished here."""
     event = PaymentEvent.objects.filter(order_id=answer.get("orderId"), buyer=buyer).first()
     if event is None or event.status != S.NOT_STARTED or event.payment_key:
         return answer
+    if event.total_amount == 0:
+        return _paid_with_points(event, answer, buyer, idempotency, actor)
     lease = pg_prepare_lease(event.gateway)
     if lease is None:
         return answer

@@ -1,6 +1,12 @@
-"""The server prices every order: the client names products and quantities, never amounts."""
+"""The server prices every order: the client names products and quantities, never amounts.
+
+It also fixes each line's commission, the platform's cut of it: the seller's own rate or
+PLATFORM_COMMISSION_RATE, times the line's amount, rounded down to the won. The seller is
+owed the rest, so a line's commission and the seller's share always add up to it.
+"""
 
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 
@@ -14,6 +20,7 @@ class PricedLine:
     seller_id: int | None
     quantity: int
     amount: int
+    commission: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,11 @@ def price_goods(*, quantities: list[tuple[int, int]]) -> Priced:
             f"Unknown product {missing[0]}.",
             fields={"items": [f"unknown productId {pid}" for pid in missing]},
         )
-    lines = [
-        PricedLine(pid, products[pid].seller_id, quantity, products[pid].price * quantity)
-        for pid, quantity in quantities
-    ]
+    lines = []
+    for pid, quantity in quantities:
+        product, amount = products[pid], products[pid].price * quantity
+        cut = commission(amount, product.seller.commission_rate)
+        lines.append(PricedLine(pid, product.seller_id, quantity, amount, cut))
     total = sum(line.amount for line in lines)
     if total > settings.PAYMENT_MAX_AMOUNT:
         raise DomainError(
@@ -60,6 +68,12 @@ def price_goods(*, quantities: list[tuple[int, int]]) -> Priced:
     first = products[ids[0]].name
     name = first if len(ids) == 1 else f"{first} 외 {len(ids) - 1}건"
     return Priced(lines, total, name[:100])
+
+
+def commission(amount: int, seller_rate: Decimal | None) -> int:
+    """The platform's cut of a line of `amount` KRW, in whole won, rounded down."""
+    rate = settings.PLATFORM_COMMISSION_RATE if seller_rate is None else seller_rate
+    return int((Decimal(amount) * rate).to_integral_value(rounding=ROUND_DOWN))
 
 
 def price_points(*, amount: int | None) -> Priced:

@@ -6,7 +6,7 @@ records it through payment_record_outcome, and nothing else writes an outcome:
 
 - the status change is a conditional UPDATE from the statuses the caller read, with its
   history row (payments.states.transition), and it gives up any recovery lease;
-- SUCCESS writes its outbox rows (ledger, seller wallet or member points) in the same
+- SUCCESS writes its LEDGER outbox row (the booking the relay makes) in the same
   transaction; a false failure's stock restore is closed unrun;
 - FAILURE creates its stock-restore job in the same transaction, and tries the restore
   at once after the commit;
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import CompensationJob, OutboxMessage, PaymentEvent, Purpose
+from payments.models import CompensationJob, OutboxMessage, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.services.decisions import (
     RECORDED,
@@ -201,43 +201,6 @@ def _next_attempt(attempt: int | None) -> dict:
 
 
 def _write_outbox(event_id: int) -> None:
-    # One query: the payment joined to its lines (a LEFT JOIN: one row, lines None, if none).
-    rows = list(
-        PaymentEvent.objects.filter(pk=event_id)
-        .order_by("lines__id")
-        .values(
-            "order_id",
-            "total_amount",
-            "purpose",
-            "buyer_id",
-            "lines__id",
-            "lines__seller_id",
-            "lines__amount",
-        )
-    )
-    event = rows[0]
-    lines = [
-        {
-            "lineId": row["lines__id"],
-            "sellerId": row["lines__seller_id"],
-            "amount": row["lines__amount"],
-        }
-        for row in rows
-        if row["lines__id"] is not None
-    ]
-    ledger = {"orderId": event["order_id"], "amount": event["total_amount"], "lines": lines}
-    messages = [OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.LEDGER, payload=ledger)]
-    if event["purpose"] == Purpose.POINT_CHARGE:
-        points = {"memberId": event["buyer_id"], "amount": event["total_amount"]}
-        messages.append(
-            OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.POINTS, payload=points)
-        )
-    else:
-        by_seller: dict[int, int] = {}
-        for line in lines:
-            by_seller[line["sellerId"]] = by_seller.get(line["sellerId"], 0) + line["amount"]
-        wallet = {"sellers": [{"sellerId": s, "amount": a} for s, a in sorted(by_seller.items())]}
-        messages.append(
-            OutboxMessage(event_id=event_id, kind=OutboxMessage.Kind.WALLET, payload=wallet)
-        )
-    OutboxMessage.objects.bulk_create(messages)
+    # One row owes the whole booking (the journal entry, seller wallets, member points):
+    # the relay (payments.services.relay) reads the payment and its lines when it runs.
+    OutboxMessage.objects.create(event_id=event_id, kind=OutboxMessage.Kind.LEDGER)

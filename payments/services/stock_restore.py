@@ -1,8 +1,9 @@
-"""The stock restore a FAILURE owes, exactly once.
+"""The stock restore a FAILURE owes, exactly once, with the points the order spent.
 
 The job is created PROCESSING in the FAILURE's transaction (payments.services.settle).
 The restore flips the job to DONE with a conditional UPDATE and puts the stock back in
-the same transaction, so it happens exactly once however many workers try: a second one
+the same transaction, with the order's points (ledger.services.points_give_back), so it
+happens exactly once however many workers try: a second one
 finds the job DONE (or waits on its row lock and then does) and changes nothing. If the
 restore fails (a deadlock, a lock timeout, a crash), the job stays PROCESSING and the
 periodic retry (payments.services.compensation) finishes it.
@@ -13,6 +14,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ledger.services import points_give_back
 from payments.metrics import COMPENSATIONS
 from payments.models import CompensationJob, PaymentOrder
 from products.services import stock_release
@@ -27,8 +29,12 @@ def compensation_restore(*, job_id: int) -> bool:
             job = CompensationJob.objects.filter(pk=job_id)
             if not _close(job, attempts=F("attempts") + 1, last_error="", restored=True):
                 return False
-            event_id = CompensationJob.objects.values_list("event_id", flat=True).get(pk=job_id)
+            event_id, buyer_id, points, order_id = CompensationJob.objects.values_list(
+                "event_id", "event__buyer_id", "event__points_used", "event__order_id"
+            ).get(pk=job_id)
             stock_release(quantities=_held_stock(event_id))
+            if points:
+                points_give_back(member_id=buyer_id, points=points, order_id=order_id)
     except DatabaseError as exc:
         _record_failed_attempt(job_id, exc)
         COMPENSATIONS.labels("failed").inc()

@@ -145,7 +145,7 @@ def test_a_false_failure_becomes_success_without_a_restore(member, sandbox, sett
     assert event.status == "SUCCESS"
     assert (job.status, job.restored) == ("DONE", False)
     assert product.stock == 8
-    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER", "WALLET"}
+    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER"}
 
 
 def event_payment_key(event: PaymentEvent) -> str:

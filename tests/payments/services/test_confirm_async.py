@@ -53,7 +53,7 @@ def test_the_request_claims_and_answers_202_and_the_worker_confirms(
     detail = member_client.get(f"/api/v1/payments/{order_id}").json()
     assert detail["status"] == "SUCCESS"
     assert transitions(order_id)[-1] == ("EXECUTING", "SUCCESS")
-    assert set(event.outbox.values_list("kind", flat=True)) == {"CONFIRM", "LEDGER", "WALLET"}
+    assert set(event.outbox.values_list("kind", flat=True)) == {"CONFIRM", "LEDGER"}
 
 
 @pytest.mark.django_db

@@ -41,7 +41,7 @@ def test_recheck_of_needs_attention_records_the_pgs_approval(
     operate(client, event, "recheck")
 
     event.refresh_from_db()
-    assert event.status == "SUCCESS" and event.outbox.count() == 2
+    assert event.status == "SUCCESS" and event.outbox.count() == 1
     last = PaymentHistory.objects.filter(event=event).last()
     assert (last.from_status, last.reason, last.actor) == (
         "NEEDS_ATTENTION",

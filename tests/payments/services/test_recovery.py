@@ -43,7 +43,7 @@ def test_an_approval_whose_answer_was_lost_becomes_success(member_client, sandbo
     event.refresh_from_db()
     assert event.status == "SUCCESS" and event.approved_at is not None
     assert f"{event.order_id}: did SUCCESS -> SUCCESS" in out
-    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER", "WALLET"}
+    assert set(event.outbox.values_list("kind", flat=True)) == {"LEDGER"}
     assert (event.lease_owner, event.lease_until) == ("", None)
     assert sandbox.record(event.order_id)["sandbox"]["approvals"] == 1
     assert list(PaymentHistory.objects.filter(event=event).values_list("to_status", flat=True))[
@@ -315,7 +315,7 @@ def test_a_payment_settled_meanwhile_is_left_as_settled_and_written_once(
     history = PaymentHistory.objects.filter(event=first, to_status="SUCCESS")
     assert list(history.values_list("actor", flat=True)) == ["webhook"]
     for event in events:
-        assert sorted(event.outbox.values_list("kind", flat=True)) == ["LEDGER", "WALLET"]
+        assert sorted(event.outbox.values_list("kind", flat=True)) == ["LEDGER"]
     product.refresh_from_db()
     assert product.stock == 8 and not CompensationJob.objects.exists()
 
