@@ -1,14 +1,16 @@
 """Crash test: real web, worker, beat and sandbox; faults; kill -9; then the truth.
 
 200 payments, a third each through Toss, NicePay and KakaoPay, half of them with the
-asynchronous confirm (a worker calls the PG), go through gunicorn while
+asynchronous confirm (a worker calls the PG), go through gunicorn (a sixth of them point
+top-ups, a sixth goods paid partly with points and a sixth paid wholly with points) while
 the sandbox injects faults into about a quarter of the PG calls (timeouts and 5xx with
 and without the approval behind them, answers lost after the approval, latency spikes,
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
 the Celery worker at random moments and restarts them. The client behaves like a real
 shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
-Then the faults stop, recovery runs, and every invariant of docs/design.md (1 to 4
-and 6) is checked against the sandboxes' own records.
+Then the faults stop, recovery runs, the relay books every success, and every invariant
+of docs/design.md (1 to 4, 6, and the books' 10 and 11) is checked against the
+sandboxes' own records and `manage.py ledger_check`.
 """
 
 import random
@@ -20,8 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
+from ledger import accounts
+from ledger.models import JournalEntry
+from ledger.services import entry_post
+from members.models import Member
 from payments.models import (
     CompensationJob,
     OutboxMessage,
@@ -39,6 +46,7 @@ PAYMENTS = 200
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "PARTIAL_CANCELED"}
 HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", "SUCCESS"}
 GATEWAYS = ("toss", "nicepay", "kakaopay")
+SEED_POINTS = 1_000_000  # every member's points before the load (more than it can spend)
 # Each PG's way of failing; rates per call. Latency spikes come on top.
 FAULTS = [
     {"gateway": "toss", "operation": "confirm", "rate": 0.06, "timeout": True, "holdSeconds": 3},
@@ -181,18 +189,33 @@ class Shop:
             f"{base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
         ).json()["pg_token"]
 
+    def cart(self, i: int, rng: random.Random, gateway: str) -> dict:
+        """A sixth each: a point top-up, goods partly and goods wholly paid with points."""
+        if i % 6 == 0:
+            return {
+                "gateway": gateway,
+                "purpose": "POINT_CHARGE",
+                "amount": rng.randint(1, 20) * 1000,
+            }
+        product, quantity = rng.choice(self.products), rng.randint(1, 3)
+        body = {"gateway": gateway, "items": [{"productId": product.id, "quantity": quantity}]}
+        total = product.price * quantity
+        if i % 6 == 1:
+            body["pointsToUse"] = rng.randint(1, total - 1)
+        elif i % 6 == 2:
+            body["pointsToUse"] = total
+        return body
+
     def buy(self, i: int) -> None:
         rng = random.Random(i)
         token = self.tokens[i % len(self.tokens)]
-        product = rng.choice(self.products)
         gateway = GATEWAYS[i % len(GATEWAYS)]
-        body = {
-            "gateway": gateway,
-            "items": [{"productId": product.id, "quantity": rng.randint(1, 3)}],
-        }
+        body = self.cart(i, rng, gateway)
         answer = self.call(
             "/api/v1/payments/checkout", token, body, {"Idempotency-Key": f"cart-{i}"}
         ).json()
+        if answer["status"] == "SUCCESS":
+            return  # paid with points: no PG window, no confirm
         payment_key = self.pay_in_window(gateway, answer)
         confirm = {
             "orderId": answer["orderId"],
@@ -207,7 +230,10 @@ class Shop:
 def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox):
     products = [ProductFactory(stock=1000, price=1000 * (n + 1)) for n in range(5)]
     initial = {p.id: p.stock for p in products}
-    tokens = [Token.objects.create(user=MemberFactory()).key for _ in range(10)]
+    members = [MemberFactory() for _ in range(10)]
+    tokens = [Token.objects.create(user=member).key for member in members]
+    for member in members:
+        seed_points(member)
     stack = Stack(sandbox.base)
     killing = threading.Event()
     thread = None
@@ -249,6 +275,7 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
 
         converged = wait_until_converged(timeout=120)
         converge_seconds = converged - faults_stopped
+        booked_seconds = wait_until_booked(timeout=60) - converged
     finally:
         # Stop the killer first: after a failure it would otherwise restart what we stop.
         killing.set()
@@ -279,7 +306,11 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
         f"load {load_ended - started:.1f} s; "
         f"all terminal {converged - load_ended:.1f} s after the load and "
         f"{converge_seconds:.1f} s after the faults stopped "
-        f"({converge_seconds / interval:.2f} recovery intervals of {interval:.0f} s)"
+        f"({converge_seconds / interval:.2f} recovery intervals of {interval:.0f} s); "
+        f"books complete {booked_seconds:.1f} s after that; "
+        f"top-ups {sum(e.purpose == 'POINT_CHARGE' for e in events)}, "
+        f"paid partly with points {sum(e.points_used > 0 and e.total_amount > 0 for e in events)}, "
+        f"wholly {sum(e.points_used > 0 and e.total_amount == 0 for e in events)}"
     )
 
     # A KakaoPay ready that failed fails its payment; the shop's retry makes a new one.
@@ -299,6 +330,58 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
     assert converge_seconds <= 3 * interval + relay + 1.0
 
     check_invariants(events, records, initial)
+    check_books(events, members)
+
+
+def seed_points(member) -> None:
+    entry_post(
+        kind="TOP_UP_PAID",
+        reference=f"seed-{member.pk}",
+        postings=[
+            (accounts.pg_receivable("toss"), SEED_POINTS),
+            (accounts.member_points(member.pk), -SEED_POINTS),
+        ],
+    )
+
+
+def wait_until_booked(timeout: float) -> float:
+    """Until the relay has booked every success (nothing PENDING, nothing PARKED)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not OutboxMessage.objects.filter(kind="LEDGER").exclude(status="DONE").exists():
+            return time.monotonic()
+        time.sleep(0.1)
+    left = Counter(
+        OutboxMessage.objects.filter(kind="LEDGER")
+        .exclude(status="DONE")
+        .values_list("status", "last_error")
+    )
+    raise AssertionError(f"not booked after {timeout} s: {left}")
+
+
+def check_books(events, members) -> None:
+    """Invariants 10 and 11: one entry per business event, the books balance, and every
+    member's points are credited - spent + given back."""
+    entries = Counter(JournalEntry.objects.values_list("kind", "reference"))
+    assert all(n == 1 for n in entries.values())
+    for event in events:
+        paid = "TOP_UP_PAID" if event.purpose == "POINT_CHARGE" else "GOODS_PAID"
+        assert entries[(paid, event.order_id)] == (event.status == "SUCCESS"), event.order_id
+        if event.status == "SUCCESS":
+            assert event.outbox.get(kind="LEDGER").status == "DONE"
+        spent = event.points_used > 0
+        assert entries[("POINTS_SPENT", event.order_id)] == spent, event.order_id
+        given_back = spent and event.status == "FAILURE"
+        assert entries[("POINTS_RETURNED", event.order_id)] == given_back, event.order_id
+    for member in Member.objects.filter(pk__in=[m.pk for m in members]):
+        mine = [e for e in events if e.buyer_id == member.pk]
+        credited = sum(
+            e.total_amount for e in mine if e.purpose == "POINT_CHARGE" and e.status == "SUCCESS"
+        )
+        spent = sum(e.points_used for e in mine)
+        given_back = sum(e.points_used for e in mine if e.status == "FAILURE")
+        assert member.point_balance == SEED_POINTS + credited - spent + given_back >= 0
+    call_command("ledger_check")  # exits 1 (CommandError) if the books do not balance
 
 
 def wait_until_converged(timeout: float) -> float:
@@ -328,7 +411,9 @@ def check_invariants(events, records, initial) -> None:
                 record["status"],
             )
     for event in events:
-        if event.status == "SUCCESS":
+        if event.total_amount == 0:  # paid wholly with points: the PG never saw it
+            assert event.payment_key is None and event.status == "SUCCESS", event.order_id
+        elif event.status == "SUCCESS":
             record = records[(event.gateway, event.payment_key)]
             assert record["status"] in APPROVED[event.gateway], (event.order_id, record["status"])
             assert _amount(event.gateway, record) == event.total_amount

@@ -1,9 +1,11 @@
 """Points at checkout (payments/services/checkout.py): spent like stock, the PG charged
 the rest, an order the points cover paid at once, and every failure giving them back."""
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from ledger import accounts
@@ -14,7 +16,7 @@ from payments.models import CompensationJob, PaymentEvent
 from payments.services.relay import relay_book_many, relay_claim
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory, SellerFactory
-from tests.payments.helpers import confirm, pg_confirms
+from tests.payments.helpers import confirm, in_threads, pg_confirms
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db]
 
@@ -198,3 +200,33 @@ def test_a_top_up_credits_the_points_once_and_lists_the_movements(member, member
     other = APIClient()
     other.force_authenticate(MemberFactory())
     assert other.get("/api/v1/members/me/points").json()["results"] == []
+
+
+# --- real threads on the real database: the conditional UPDATE decides the race ----------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_200_concurrent_checkouts_spending_10000_points_by_1000_make_exactly_10():
+    member = MemberFactory()
+    give_points(member, 10000)
+    product = ProductFactory(price=1000, stock=1000)
+    start = threading.Barrier(32)
+
+    def spend(i):
+        client = APIClient()
+        client.force_authenticate(member)
+        if i < 32:
+            start.wait()  # the first wave hits at once
+        return buy(client, [(product.id, 1)], points=1000).status_code
+
+    with override_settings(CHECKOUT_MAX_OPEN_PER_MEMBER=1000, CHECKOUT_MAX_HELD_PER_PRODUCT=1000):
+        statuses = in_threads(200, 32, spend)
+
+    assert statuses.count(201) == 10, sorted(set(statuses))
+    assert statuses.count(409) == 190
+    member.refresh_from_db()
+    assert member.point_balance == 0
+    assert PaymentEvent.objects.filter(status="SUCCESS", points_used=1000).count() == 10
+    assert Product.objects.get(pk=product.pk).stock == 990
+    assert JournalEntry.objects.filter(kind="POINTS_SPENT").count() == 10
+    assert ledger_check().ok
