@@ -39,7 +39,10 @@ SHOPPER_MESSAGES = {
     "TOO_MANY_OPEN_CHECKOUTS": "결제하지 않은 주문이 너무 많습니다. 결제를 마치고 다시 시도하세요.",
     "HOLD_LIMIT": "한 사람이 주문할 수 있는 수량을 넘었습니다.",
     "RATE_LIMITED": "주문이 너무 잦습니다. 잠시 후 다시 시도하세요.",
+    "INSUFFICIENT_POINTS": "포인트가 부족합니다.",
 }
+
+POINTS_PROBLEM = "사용할 포인트는 0 이상, 주문 금액 이하로 입력하세요."
 
 
 def shopper_message(error: DomainError) -> str:
@@ -61,23 +64,30 @@ def shop_buy(request):
         "productId": form_integer(request.POST.get("productId")),
         "quantity": form_integer(request.POST.get("quantity", "1")),
     }
+    points = form_integer(request.POST.get("pointsToUse") or "0")
     try:
-        body = validated(CheckoutInput, {"gateway": "toss", "items": [line]})
+        body = validated(CheckoutInput, {"gateway": "toss", "items": [line], "pointsToUse": points})
         answer, _ = payment_checkout(
             buyer=request.user,
             gateway=body["gateway"],
             purpose=body["purpose"],
             lines=[(item["productId"], item["quantity"]) for item in body["items"]],
             amount=None,
+            points_to_use=body["pointsToUse"],
             render=_window_params,
         )
     except ValidationError as exc:
         return _result(request, "잘못된 요청", _form_problem(exc), status=400)
     except DomainError as exc:
-        return _result(
-            request, "주문할 수 없습니다", shopper_message(exc), status=http_status_of(exc)
-        )
-    window = settings.PG_SANDBOX_URL.rstrip("/") + "/toss/window?" + urlencode(answer)
+        message = shopper_message(exc)
+        if "pointsToUse" in exc.extra.get("fields", {}):
+            message = POINTS_PROBLEM
+        return _result(request, "주문할 수 없습니다", message, status=http_status_of(exc))
+    if answer["status"] == "SUCCESS":  # the points paid it all: no PG window
+        message = f"{answer['orderName']}: 포인트 {answer['pointsUsed']:,}원으로 결제했습니다."
+        return _result(request, "결제 완료", message)
+    window_query = {k: v for k, v in answer.items() if k not in ("status", "pointsUsed")}
+    window = settings.PG_SANDBOX_URL.rstrip("/") + "/toss/window?" + urlencode(window_query)
     return HttpResponseRedirect(window)
 
 
@@ -87,6 +97,8 @@ def _form_problem(error: ValidationError) -> str:
         return f"수량은 1개에서 {settings.CHECKOUT_MAX_QUANTITY}개까지 주문할 수 있습니다."
     if "productId" in fields:
         return "상품을 찾을 수 없습니다."
+    if "pointsToUse" in fields:
+        return POINTS_PROBLEM
     return "주문 정보를 확인하세요."
 
 
@@ -98,6 +110,8 @@ def _window_params(event, pg_config: dict) -> dict:
         "orderName": event.order_name,
         "successUrl": settings.SHOP_SUCCESS_URL,
         "failUrl": settings.SHOP_FAIL_URL,
+        "status": event.status,
+        "pointsUsed": event.points_used,
     }
 
 

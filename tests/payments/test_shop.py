@@ -100,3 +100,62 @@ def test_the_return_page_refuses_a_bad_amount_without_a_500(client):
         assert (
             answer.status_code == 400 and "결제 정보가 올바르지 않습니다" in answer.content.decode()
         )
+
+
+def give_points(member, points: int) -> None:
+    from ledger import accounts
+    from ledger.services import entry_post
+
+    entry_post(
+        kind="TOP_UP_PAID",
+        reference=f"seed-{member.pk}",
+        postings=[
+            (accounts.pg_receivable("toss"), points),
+            (accounts.member_points(member.pk), -points),
+        ],
+    )
+
+
+def test_points_in_the_shop_pay_part_or_all_of_an_order(client, sandbox, settings):
+    settings.PG_SANDBOX_URL = sandbox.base
+    member = MemberFactory()
+    give_points(member, 25000)
+    product = ProductFactory(name="청자 찻잔", price=10000, stock=5)
+    client.force_login(member)
+    assert "보유 포인트: 25000원" in client.get("/shop/").content.decode()
+
+    part = client.post("/shop/buy", {"productId": product.id, "quantity": 1, "pointsToUse": 4000})
+    assert part.status_code == 302 and "amount=6000" in part["Location"]
+    back = urlsplit(pay_in_window(part["Location"], "pay"))
+    assert "결제 완료" in client.get(f"{back.path}?{back.query}").content.decode()
+
+    whole = client.post("/shop/buy", {"productId": product.id, "quantity": 2, "pointsToUse": 20000})
+    assert whole.status_code == 200 and "포인트 20,000원으로 결제했습니다" in whole.content.decode()
+    paid = PaymentEvent.objects.order_by("id")
+    assert [(e.status, e.total_amount, e.points_used) for e in paid] == [
+        ("SUCCESS", 6000, 4000),
+        ("SUCCESS", 0, 20000),
+    ]
+    member.refresh_from_db()
+    assert member.point_balance == 1000
+
+
+@pytest.mark.parametrize(
+    "points, status, says",
+    [
+        ("5000", 409, "포인트가 부족합니다"),
+        ("-1", 400, "사용할 포인트는 0 이상"),
+        ("abc", 400, "사용할 포인트는 0 이상"),
+        ("20001", 400, "사용할 포인트는 0 이상"),  # more than the order: the service refuses
+    ],
+)
+def test_the_buy_form_refuses_bad_points_in_korean(client, points, status, says):
+    member = MemberFactory()
+    give_points(member, 1000)
+    product = ProductFactory(price=20000, stock=5)
+    client.force_login(member)
+
+    answer = client.post("/shop/buy", {"productId": product.id, "pointsToUse": points})
+
+    assert answer.status_code == status and says in answer.content.decode()
+    assert not PaymentEvent.objects.exists()
