@@ -7,7 +7,7 @@ import re
 from tests.processes import ROOT
 
 ENV_READ = re.compile(r'\benv(?:\.[a-z_]+)?\(\s*"([A-Z][A-Z0-9_]+)"')
-PACKAGES = ("config", "members", "products", "payments", "gateways")
+PACKAGES = ("config", "members", "products", "payments", "gateways", "ledger")
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
