@@ -38,6 +38,8 @@ _PREFIXES: dict[str, tuple[str, str]] = {
     "fees": (Kind.EXPENSE, "gateway"),
     "bank": (Kind.ASSET, "platform"),
 }
+# Account families, as the trial balance groups them: the part of a code before ":".
+FAMILIES = tuple(_PREFIXES)
 COMMISSION = "revenue:commission"
 BANK = "bank"
 

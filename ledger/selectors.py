@@ -1,4 +1,4 @@
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, CharField, Count, F, QuerySet, Sum, Value, When
 
 from ledger import accounts
 from ledger.models import Account, JournalEntry, Posting
@@ -23,12 +23,24 @@ def entries_for_reference(*, reference: str) -> QuerySet[JournalEntry]:
 
 
 def trial_balance() -> dict:
-    """Every account's cached balance by kind, and the total (zero when the books balance)."""
-    rows = list(Account.objects.order_by("kind", "code").values("code", "kind", "balance"))
+    """Balances by account family (the code up to its ":", per gateway: every seller's
+    wallet is one "seller_payable:" row), subtotals by kind, and the total (zero when the
+    books balance). Grouped in the database, so a million members make one row, not a million."""
+    family = Case(
+        *[When(code__startswith=f"{name}:", then=Value(f"{name}:")) for name in accounts.FAMILIES],
+        default=F("code"),
+        output_field=CharField(),
+    )
+    rows = list(
+        Account.objects.annotate(family=family)
+        .values("kind", "family", "gateway")
+        .annotate(accounts=Count("id"), balance=Sum("balance"))
+        .order_by("kind", "family", "gateway")
+    )
     by_kind: dict[str, int] = {}
     for row in rows:
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["balance"]
-    return {"accounts": rows, "by_kind": by_kind, "total": sum(by_kind.values())}
+    return {"rows": rows, "by_kind": by_kind, "total": sum(by_kind.values())}
 
 
 def postings_total() -> int:

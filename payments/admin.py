@@ -12,7 +12,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
+from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
+from ledger.selectors import entries_for_reference
 from payments.models import (
     CompensationJob,
     OutboxMessage,
@@ -28,6 +31,7 @@ from payments.services.operator import (
     payment_operator_recheck,
     payment_operator_resolve_failed,
 )
+from payments.services.relay import relay_retry_parked
 
 # action name -> (permission codename, service, label). The list's bulk actions and the
 # detail page's buttons both run these.
@@ -57,28 +61,6 @@ def operations_index_context(request) -> dict:
     return {"operations": summary}
 
 
-class ReadOnlyMixin:
-    """Viewable by whoever has the view permission; never added, changed or deleted."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-
 class LineInline(ReadOnlyInline):
     model = PaymentOrder
     fields = ["product", "seller", "quantity", "amount", "canceled_quantity", "ledger_updated"]
@@ -100,8 +82,8 @@ class CompensationInline(ReadOnlyInline):
 
 class OutboxInline(ReadOnlyInline):
     model = OutboxMessage
-    fields = ["kind", "status", "attempts", "created_at", "processed_at"]
-    verbose_name_plural = "outbox"
+    fields = ["kind", "status", "attempts", "last_error", "created_at", "processed_at"]
+    verbose_name_plural = "outbox (work owed after the commit: the booking, an async confirm)"
 
 
 class WebhookInline(ReadOnlyInline):
@@ -196,6 +178,7 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        ("Books", {"fields": ["points_used", "journal"]}),
     ]
 
     @admin.display(description="buyer", ordering="buyer__email")
@@ -203,7 +186,27 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return obj.buyer.email
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in PaymentEvent._meta.fields]
+        return [f.name for f in PaymentEvent._meta.fields] + ["journal"]
+
+    @admin.display(description="journal entries")
+    def journal(self, obj):
+        """The payment's entries in the books (reference: its orderId), with their postings."""
+        entries = entries_for_reference(reference=obj.order_id)
+        rows = [
+            (entry.pk, entry.kind, posting.account.code, posting.amount)
+            for entry in entries
+            for posting in entry.postings.all()
+        ]
+        if not rows:
+            return "none yet (the relay books a SUCCESS within seconds)"
+        url = reverse("admin:ledger_journalentry_changelist")
+        return format_html(
+            '<table class="journal"><tr><th>entry</th><th>kind</th><th>account</th>'
+            '<th>amount (debit +)</th></tr>{}</table><a href="{}?q={}">open in the books</a>',
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            url,
+            obj.order_id,
+        )
 
     def has_recheck_permission(self, request):
         return request.user.has_perm("payments.recheck_paymentevent")
@@ -280,3 +283,35 @@ class WebhookEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=order_id"]
     show_full_result_count = False
     ordering = ["-id"]
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(PaymentRowAdmin):
+    """Work owed after a commit. A PARKED row failed OUTBOX_MAX_ATTEMPTS times and waits
+    here (and in the OutboxParked alert) for an operator to fix the cause and retry it."""
+
+    list_display = [
+        "created_at",
+        "order",
+        "kind",
+        "status",
+        "attempts",
+        "available_at",
+        "last_error",
+    ]
+    list_filter = ["status", "kind", ("created_at", admin.DateFieldListFilter)]
+    actions = ["retry_parked"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("payments.retry_outboxmessage")
+
+    @admin.action(description="Retry the selected parked rows", permissions=["retry"])
+    def retry_parked(self, request, queryset):
+        retried = 0
+        for message in queryset.filter(status=OutboxMessage.Status.PARKED).order_by("id")[:500]:
+            if relay_retry_parked(message_id=message.pk):
+                retried += 1
+                self.log_change(request, message, "Retried: PARKED back to PENDING")
+        self.message_user(
+            request, f"{retried} parked row(s) back to PENDING; the relay takes them next."
+        )

@@ -5,7 +5,9 @@ from products.models import Product, Seller
 
 @admin.register(Seller)
 class SellerAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "created_at")
+    # commission_rate: the platform's share of this seller's sales; empty means
+    # PLATFORM_COMMISSION_RATE. A change applies to checkouts from then on.
+    list_display = ("id", "name", "commission_rate", "created_at")
     search_fields = ("name",)
 
 

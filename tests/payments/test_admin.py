@@ -30,11 +30,13 @@ def test_the_migration_creates_viewers_and_operators():
     viewers = set(Group.objects.get(name="payment viewers").permissions.values_list("codename"))
     operators = set(Group.objects.get(name="payment operators").permissions.values_list("codename"))
     assert ("view_paymentevent",) in viewers and ("view_paymenthistory",) in viewers
+    assert {("view_account",), ("view_journalentry",), ("view_posting",)} <= viewers
     assert not {c for (c,) in viewers if not c.startswith("view_")}
     assert operators - viewers == {
         ("recheck_paymentevent",),
         ("resolve_paymentevent",),
         ("retry_compensation",),
+        ("retry_outboxmessage",),
     }
     assert not {c for (c,) in operators if c.split("_")[0] in ("add", "change", "delete")}
 
@@ -98,7 +100,6 @@ def test_the_detail_page_shows_everything_and_edits_nothing(
         "CONFIRM_REQUESTED",
         "SUCCESS",
         "LEDGER",
-        "WALLET",
         "PAYMENT_STATUS_CHANGED",
         key,
         "10000",
