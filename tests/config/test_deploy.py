@@ -50,4 +50,6 @@ def test_the_alerts_cover_what_operators_must_know():
         "PgErrorRateHigh",
         "CompensationBacklog",
         "LoadShed",
+        "OutboxParked",
+        "OutboxBacklog",
     }

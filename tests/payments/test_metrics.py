@@ -3,12 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from payments.models import CompensationJob, PaymentEvent
+from payments.models import CompensationJob, OutboxMessage, PaymentEvent
 from payments.services.compensation import compensation_restore
+from payments.services.relay import relay_book_many, relay_claim
 from payments.states import transition
 from tests.factories import ProductFactory
 from tests.payments.helpers import checkout, confirm, unknown_payment
@@ -169,3 +171,29 @@ def test_the_gauges_are_read_from_the_database(client, member, product):
 
     assert compensation_restore(job_id=job.pk)
     assert value(scrape(client), "payment_compensations_backlog") == 0
+
+
+def test_the_outbox_gauges_count_late_and_parked_bookings(client, member_client, sandbox, product):
+    def paid():
+        answer = checkout(member_client, [(product.id, 1)]).json()
+        key = sandbox.authorize(answer["orderId"], 5000)
+        assert confirm(member_client, answer["orderId"], key, 5000).status_code == 200
+        return OutboxMessage.objects.get(event__order_id=answer["orderId"], kind="LEDGER")
+
+    fresh, late, parked = paid(), paid(), paid()
+    long_ago = timezone.now() - timedelta(seconds=settings.OUTBOX_STALE_SECONDS + 60)
+    OutboxMessage.objects.filter(pk__in=[late.pk, parked.pk]).update(created_at=long_ago)
+    OutboxMessage.objects.filter(pk=parked.pk).update(status="PARKED")
+
+    samples = scrape(client)
+
+    assert value(samples, "payment_outbox_backlog") == 1  # `fresh` is not late yet
+    assert value(samples, "payment_outbox_parked") == 1
+    assert fresh.status == "PENDING"
+
+    before = samples
+    assert relay_book_many(message_ids=relay_claim(owner="test", limit=10))["booked"] == 2
+    after = scrape(client)
+    assert value(after, "payment_outbox_backlog") == 0
+    assert value(after, "payment_outbox_parked") == 1  # parked waits for an operator
+    assert delta(before, after, "payment_outbox_bookings_total", result="booked") == 2
