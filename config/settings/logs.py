@@ -14,6 +14,7 @@ from config.log_processors import redact_secrets
 
 LOG_FORMAT = env("LOG_FORMAT", default="console")  # console | json
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+TASK_LOG_LEVEL = env("TASK_LOG_LEVEL", default="WARNING")
 
 _pre_chain = [
     structlog.contextvars.merge_contextvars,
@@ -67,6 +68,19 @@ LOGGING = {
         "django.request": {"handlers": ["stream"], "level": "ERROR", "propagate": False},
         # SQL at DEBUG would print bound parameters; never let it follow LOG_LEVEL down.
         "django.db.backends": {"handlers": ["stream"], "level": "INFO", "propagate": False},
+        # Celery's own line per task sent, received, started and succeeded: beat sends a
+        # scan every few seconds, so at INFO they bury everything else. Our tasks log one
+        # line when they did something; failures still print (ERROR). TASK_LOG_LEVEL=INFO
+        # brings the lifecycle back when debugging.
+        **{
+            name: {"level": TASK_LOG_LEVEL}
+            for name in (
+                "celery.beat",
+                "celery.worker.strategy",
+                "celery.app.trace",
+                "django_structlog.celery.receivers",
+            )
+        },
     },
 }
 

@@ -1,9 +1,12 @@
 import json
+import uuid
 
 import pytest
 import structlog
 
+from config.celery_app import app
 from config.log_processors import REDACTED, redact_secrets
+from tests.processes import VENV_BIN, Process, ready_celery_worker
 
 
 def test_secret_keys_and_values_are_redacted():
@@ -101,3 +104,38 @@ def test_an_exception_line_carries_the_traceback_but_never_its_locals(json_log):
     assert frames[-1]["name"] == "fails" and line["exception"][0]["exc_value"] == "boom"
     assert all("locals" not in frame for frame in frames)
     assert "tok-4330" not in json.dumps(line) and len(queries) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.processes
+def test_periodic_tasks_that_did_nothing_print_nothing(tmp_path):
+    """`make run`'s terminal: beat sends a scan every second here; neither beat nor the
+    worker prints a line for it, while TASK_LOG_LEVEL=INFO still shows Celery's lines."""
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    env = {"CELERY_QUEUE": queue, "LOG_LEVEL": "INFO", "OUTBOX_RELAY_INTERVAL_SECONDS": "1"}
+    worker = ready_celery_worker(queue, **env)
+
+    def beat(name, **more):
+        schedule = str(tmp_path / name)
+        return Process(
+            [str(VENV_BIN / "celery"), "-A", "config", "beat", "-s", schedule], **env, **more
+        )
+
+    quiet, loud = beat("quiet"), beat("loud", TASK_LOG_LEVEL="INFO")
+    try:
+        loud.wait_for(
+            lambda: loud.output().count("Sending due task payments-outbox-relay") >= 3,
+            timeout=60,
+            what="beat to send three scans",
+        )
+        probe = uuid.uuid4().hex
+        app.send_task("config.tasks.celery_heartbeat", args=[probe], queue=queue)
+        worker.wait_for(lambda: probe in worker.output(), timeout=30, what="the heartbeat")
+        beat_said, worker_said = quiet.output(), worker.output()
+    finally:
+        for process in (quiet, loud, worker):
+            process.stop()
+    for line in ("Sending due task", "task_enqueued"):
+        assert line not in beat_said, beat_said[-2000:]
+    for line in ("outbox_scan[", "task_started", "succeeded in"):
+        assert line not in worker_said, worker_said[-2000:]
