@@ -14,7 +14,7 @@ WANT_MYSQL := $(if $(filter mysql%,$(DATABASE_URL)),yes,)
 EXTRAS := dev$(if $(or $(HAVE_MYSQL_HEADERS),$(WANT_MYSQL)),$(comma)mysql,)
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install run test lint format migrate demo lock clean bench bench-recovery bench-sandbox bench-overload check-deploy screenshot
+.PHONY: install run test lint format migrate demo lock clean bench bench-recovery bench-sandbox bench-overload bench-relay check-deploy screenshot
 
 install: $(STAMP)
 
@@ -91,6 +91,11 @@ bench-recovery: bench-services
 # control, then the invariants against the sandbox (bench/results/overload.md).
 bench-overload: bench-services
 	$(BIN)/python bench/overload.py --nginx --compare --refusal-cost $(BENCH_ARGS)
+
+# The outbox relay: 10,000 bookings with 1 and 2 workers, and checkout + confirm with the
+# relay running against without it (bench/results/relay.md).
+bench-relay: bench-services
+	$(BIN)/python bench/relay.py $(BENCH_ARGS)
 
 .PHONY: bench-services
 bench-services:
