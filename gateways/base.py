@@ -30,6 +30,9 @@ class PaymentGateway(ABC):
     code: str = ""
     # Whether this PG has a server-side step between checkout and its window (prepare).
     prepares: bool = False
+    # What the shop's confirm sends: the PG's payment key (Toss, NicePay), or a one-time
+    # token while the key came from prepare (KakaoPay: pg_token, and the tid from ready).
+    confirm_sends_token: bool = False
 
     def __init__(self, code: str, config: dict):
         self.code = code
@@ -41,16 +44,6 @@ class PaymentGateway(ABC):
         Most PGs have none (None). KakaoPay's ready returns its tid and the window's URL.
         """
         return None
-
-    def confirm_credentials(
-        self, stored_key: str | None, client_value: str
-    ) -> tuple[str, str | None]:
-        """(the PG's payment key, an auth token) from the value the shop's confirm sent.
-
-        Toss and NicePay: the client sends the key itself. KakaoPay: the key (tid) came
-        from ready and the client sends the one-time pg_token.
-        """
-        return client_value, None
 
     @abstractmethod
     def confirm(self, request: ConfirmRequest) -> GatewayPayment:

@@ -61,36 +61,43 @@ def operations_index_context(request) -> dict:
     return {"operations": summary}
 
 
-class LineInline(ReadOnlyInline):
-    model = PaymentOrder
-    fields = ["product", "seller", "quantity", "amount", "canceled_quantity", "ledger_updated"]
-    verbose_name_plural = "lines"
+def _inline(model, fields: list[str], title: str, ordering: list[str] | None = None):
+    """A read-only table of one kind of a payment's rows, on the payment's page."""
+    attrs = {"model": model, "fields": fields, "verbose_name_plural": title}
+    if ordering:
+        attrs["ordering"] = ordering
+    return type(f"{model.__name__}Inline", (ReadOnlyInline,), attrs)
 
 
-class HistoryInline(ReadOnlyInline):
-    model = PaymentHistory
-    fields = ["created_at", "from_status", "to_status", "reason", "actor", "pg_code", "pg_message"]
-    ordering = ["id"]
-    verbose_name_plural = "history (every status change, oldest first)"
-
-
-class CompensationInline(ReadOnlyInline):
-    model = CompensationJob
-    fields = ["status", "restored", "attempts", "last_error", "created_at", "completed_at"]
-    verbose_name_plural = "stock restore"
-
-
-class OutboxInline(ReadOnlyInline):
-    model = OutboxMessage
-    fields = ["kind", "status", "attempts", "last_error", "created_at", "processed_at"]
-    verbose_name_plural = "outbox (work owed after the commit: the booking, an async confirm)"
-
-
-class WebhookInline(ReadOnlyInline):
-    model = WebhookEvent
-    fields = ["received_at", "event_type", "pg_status", "status", "note", "processed_at"]
-    ordering = ["id"]
-    verbose_name_plural = "webhook events"
+PAYMENT_INLINES = [
+    _inline(
+        PaymentOrder,
+        ["product", "seller", "quantity", "amount", "commission", "canceled_quantity"],
+        "lines",
+    ),
+    _inline(
+        PaymentHistory,
+        ["created_at", "from_status", "to_status", "reason", "actor", "pg_code", "pg_message"],
+        "history (every status change, oldest first)",
+        ["id"],
+    ),
+    _inline(
+        CompensationJob,
+        ["status", "restored", "attempts", "last_error", "created_at", "completed_at"],
+        "stock restore",
+    ),
+    _inline(
+        OutboxMessage,
+        ["kind", "status", "attempts", "last_error", "created_at", "processed_at"],
+        "outbox (work owed after the commit: the booking, an async confirm)",
+    ),
+    _inline(
+        WebhookEvent,
+        ["received_at", "event_type", "pg_status", "status", "note", "processed_at"],
+        "webhook events",
+        ["id"],
+    ),
+]
 
 
 def _applies(name: str, event: PaymentEvent | None) -> bool:
@@ -152,7 +159,7 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["buyer"]
     show_full_result_count = False  # no COUNT(*) over millions of rows on every page
     ordering = ["-id"]
-    inlines = [LineInline, HistoryInline, CompensationInline, OutboxInline, WebhookInline]
+    inlines = PAYMENT_INLINES
     actions = [_bulk(name) for name in OPERATIONS]
     change_form_template = "admin/payments/paymentevent/change_form.html"
     fieldsets = [

@@ -41,6 +41,37 @@ OUTBOX_BOOKINGS = Counter(
 )
 
 
+# (metric, key in payment_operations_summary, help): one number each, read at scrape time.
+SUMMARY_GAUGES = [
+    (
+        "payments_stuck",
+        "stuck",
+        "EXECUTING or UNKNOWN payments unchanged for over PAYMENT_STUCK_SECONDS",
+    ),
+    ("payments_needs_attention", "needs_attention", "Payments an operator must resolve"),
+    (
+        "payment_compensations_backlog",
+        "compensation_backlog",
+        "Stock restores still owed (PROCESSING) older than PAYMENT_STUCK_SECONDS",
+    ),
+    (
+        "payment_webhooks_backlog",
+        "webhooks_waiting",
+        "Webhooks still unprocessed older than PAYMENT_STUCK_SECONDS",
+    ),
+    (
+        "payment_outbox_backlog",
+        "outbox_backlog",
+        "Ledger bookings still PENDING older than OUTBOX_STALE_SECONDS",
+    ),
+    (
+        "payment_outbox_parked",
+        "outbox_parked",
+        "Ledger bookings that failed OUTBOX_MAX_ATTEMPTS times and wait for an operator",
+    ),
+]
+
+
 class PaymentGauges:
     """A collector (settings.METRICS_COLLECTORS): the operator's numbers, computed per scrape."""
 
@@ -58,33 +89,5 @@ class PaymentGauges:
             by_status.add_metric([status], count)
         yield by_status
 
-        yield GaugeMetricFamily(
-            "payments_stuck",
-            "EXECUTING or UNKNOWN payments unchanged for over PAYMENT_STUCK_SECONDS",
-            value=summary["stuck"],
-        )
-        yield GaugeMetricFamily(
-            "payments_needs_attention",
-            "Payments an operator must resolve",
-            value=summary["needs_attention"],
-        )
-        yield GaugeMetricFamily(
-            "payment_compensations_backlog",
-            "Stock restores still owed (PROCESSING) older than PAYMENT_STUCK_SECONDS",
-            value=summary["compensation_backlog"],
-        )
-        yield GaugeMetricFamily(
-            "payment_webhooks_backlog",
-            "Webhooks still unprocessed older than PAYMENT_STUCK_SECONDS",
-            value=summary["webhooks_waiting"],
-        )
-        yield GaugeMetricFamily(
-            "payment_outbox_backlog",
-            "Ledger bookings still PENDING older than OUTBOX_STALE_SECONDS",
-            value=summary["outbox_backlog"],
-        )
-        yield GaugeMetricFamily(
-            "payment_outbox_parked",
-            "Ledger bookings that failed OUTBOX_MAX_ATTEMPTS times and wait for an operator",
-            value=summary["outbox_parked"],
-        )
+        for name, key, help_text in SUMMARY_GAUGES:
+            yield GaugeMetricFamily(name, help_text, value=summary[key])

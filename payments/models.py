@@ -166,8 +166,12 @@ class CompensationJob(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # the retry scan: PROCESSING jobs untouched the longest first
         indexes = [
-            models.Index(fields=["status", "updated_at"], name="compensation_status_updated")
+            models.Index(
+                fields=["status", "updated_at"],
+                name="compensation_status_updated",
+            ),
         ]
 
     def __str__(self) -> str:

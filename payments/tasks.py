@@ -19,6 +19,19 @@ from payments.services.webhooks import webhook_process, webhook_redrive
 log = structlog.get_logger(__name__)
 
 
+def _log_if_any(event: str, **counts: int) -> None:
+    """One line for a periodic job that did something, none for one that did not (beat
+    runs them every few seconds; `make run`'s terminal stays readable)."""
+    if any(counts.values()):
+        log.info(event, **counts)
+
+
+def _share_out(task, ids: list[int], size: int, expires: float, *args) -> None:
+    """Queue `ids` to `task` in batches of `size`, so the workers share a claim."""
+    for start in range(0, len(ids), size):
+        task.apply_async((ids[start : start + size], *args), expires=expires)
+
+
 @shared_task(name="payments.recovery_scan")
 def recovery_scan() -> int:
     """Claim due payments and hand them out in small batches, so workers share the claim.
@@ -28,13 +41,9 @@ def recovery_scan() -> int:
     """
     owner = new_lease_owner()
     claimed = recovery_claim(owner=owner, limit=settings.RECOVERY_BATCH_SIZE)
-    size = settings.RECOVERY_TASK_PAYMENTS
-    for start in range(0, len(claimed), size):
-        recover_payments.apply_async(
-            (claimed[start : start + size], owner), expires=settings.RECOVERY_LEASE_SECONDS
-        )
-    if claimed:
-        log.info("recovery_scan", claimed=len(claimed))
+    size, expires = settings.RECOVERY_TASK_PAYMENTS, settings.RECOVERY_LEASE_SECONDS
+    _share_out(recover_payments, claimed, size, expires, owner)
+    _log_if_any("recovery_scan", claimed=len(claimed))
     return len(claimed)
 
 
@@ -46,16 +55,14 @@ def recover_payments(event_ids: list[int], owner: str) -> None:
 @shared_task(name="payments.compensation_scan")
 def compensation_scan() -> dict:
     counts = compensation_retry_due(actor="beat")
-    if any(counts.values()):
-        log.info("compensation_scan", **counts)
+    _log_if_any("compensation_scan", **counts)
     return counts
 
 
 @shared_task(name="payments.expire_checkouts")
 def expire_checkouts() -> int:
     expired = payment_expire_abandoned(actor="beat")
-    if expired:
-        log.info("expire_checkouts", expired=expired)
+    _log_if_any("expire_checkouts", expired=expired)
     return expired
 
 
@@ -67,8 +74,7 @@ def process_webhook(webhook_id: int) -> str:
 @shared_task(name="payments.webhook_redrive")
 def redrive_webhooks() -> int:
     done = webhook_redrive()
-    if done:
-        log.info("webhook_redrive", processed=done)
+    _log_if_any("webhook_redrive", processed=done)
     return done
 
 
@@ -81,8 +87,7 @@ def confirm_payment(event_id: int) -> str:
 @shared_task(name="payments.confirm_relay")
 def confirm_relay() -> int:
     queued = payment_confirm_relay()
-    if queued:
-        log.info("confirm_relay", queued=queued)
+    _log_if_any("confirm_relay", queued=queued)
     return queued
 
 
@@ -91,17 +96,13 @@ def outbox_scan() -> int:
     """Lease the ledger bookings owed and share them out among the workers."""
     owner = new_lease_owner()
     claimed = relay_claim(owner=owner, limit=settings.OUTBOX_BATCH_SIZE)
-    size = settings.OUTBOX_TASK_ROWS
-    for start in range(0, len(claimed), size):
-        relay_outbox.apply_async(
-            (claimed[start : start + size],), expires=settings.OUTBOX_LEASE_SECONDS
-        )
+    _share_out(relay_outbox, claimed, settings.OUTBOX_TASK_ROWS, settings.OUTBOX_LEASE_SECONDS)
     return len(claimed)
 
 
 @shared_task(name="payments.relay_outbox")
 def relay_outbox(message_ids: list[int]) -> dict:
     counts = relay_book_many(message_ids=message_ids)
-    if counts["booked"] or counts["failed"] or counts["parked"]:
+    if counts["booked"] or counts["failed"] or counts["parked"]:  # not for replays alone
         log.info("outbox_relay", **counts)
     return counts

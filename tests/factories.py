@@ -1,5 +1,7 @@
 import factory
 
+from ledger import accounts
+from ledger.services import entry_post
 from members.models import Member
 from products.models import Product, Seller
 
@@ -34,3 +36,15 @@ class ProductFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Product {n}")
     price = 10000
     stock = 10
+
+
+def give_points(member, points: int, reference: str = "seed") -> None:
+    """Credit `member` with `points` as a Toss top-up would (a TOP_UP_PAID entry)."""
+    entry_post(
+        kind="TOP_UP_PAID",
+        reference=f"{reference}-{member.pk}",
+        postings=[
+            (accounts.pg_receivable("toss"), points),
+            (accounts.member_points(member.pk), -points),
+        ],
+    )

@@ -46,6 +46,7 @@ ALREADY_APPROVED = {"-702"}
 
 class KakaoPayGateway(PaymentGateway):
     prepares = True  # ready: gets the tid and the window's URL
+    confirm_sends_token = True  # the shop's confirm carries pg_token; the tid came from ready
 
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
@@ -81,11 +82,6 @@ class KakaoPayGateway(PaymentGateway):
                 code="UNREADABLE_RESPONSE",
                 http_status=response.status,
             ) from exc
-
-    def confirm_credentials(
-        self, stored_key: str | None, client_value: str
-    ) -> tuple[str, str | None]:
-        return stored_key or "", client_value
 
     def confirm(self, request: ConfirmRequest) -> GatewayPayment:
         ref = PaymentRef(

@@ -37,7 +37,7 @@ from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, Decision, decide_after_confirm
 from payments.services.pg import PgError, pg_confirm, pg_confirm_credentials, pg_find_key
 from payments.services.queue import CONFIRM_PAYMENT, enqueue
-from payments.services.settle import decision_carry_out, payment_record_outcome
+from payments.services.settle import payment_record_outcome
 from payments.states import record_note, transition
 
 log = structlog.get_logger(__name__)
@@ -156,11 +156,7 @@ def _settle_at_pg(event: PaymentEvent, actor: str, lease_owner: str = "") -> Non
     """
     decision = decide_after_confirm(event, pg_confirm(event))
     payment_record_outcome(
-        event=event,
-        decision=decision_carry_out(event=event, decision=decision),
-        actor=actor,
-        froms={S.EXECUTING},
-        lease_owner=lease_owner,
+        event=event, decision=decision, actor=actor, froms={S.EXECUTING}, lease_owner=lease_owner
     )
 
 

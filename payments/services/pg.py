@@ -168,7 +168,9 @@ def pg_confirm_credentials(event: PaymentEvent, client_value: str) -> tuple[str,
     Toss and NicePay send the key itself; for KakaoPay the key came from ready and the
     shop sends the one-time pg_token.
     """
-    return get_gateway(event.gateway).confirm_credentials(event.payment_key, client_value)
+    if get_gateway(event.gateway).confirm_sends_token:
+        return event.payment_key or "", client_value
+    return client_value, None
 
 
 def pg_require(code: str) -> None:

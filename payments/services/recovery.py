@@ -33,7 +33,6 @@ from payments.services.decisions import (
 )
 from payments.services.pg import pg_lookup
 from payments.services.settle import (
-    decision_carry_out,
     payment_record_outcome,
     payment_release_lease,
 )
@@ -168,11 +167,7 @@ def recovery_recheck(*, event_id: int, owner: str, actor: str) -> AttemptResult 
             log.info("recovery_recheck_left", reason=decision.note, pg_code=answer.code)
             return AttemptResult(event.order_id, decision.action, event.status)
         payment_record_outcome(
-            event=event,
-            decision=decision_carry_out(event=event, decision=decision),
-            actor=actor,
-            froms={event.status},
-            lease_owner=owner,
+            event=event, decision=decision, actor=actor, froms={event.status}, lease_owner=owner
         )
     return AttemptResult(event.order_id, decision.action, event.status)
 
@@ -209,7 +204,7 @@ def _settle(
     # (no locking read), and a payment that moved meanwhile is left to whoever moved it.
     recorded = payment_record_outcome(
         event=event,
-        decision=decision_carry_out(event=event, decision=decision),
+        decision=decision,
         actor=actor,
         froms={event.status},
         attempt=event.retry_count + 1,

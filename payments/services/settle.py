@@ -14,7 +14,8 @@ records it through payment_record_outcome, and nothing else writes an outcome:
 - a final status wakes requests waiting on the payment, after the commit.
 
 Some decisions need one more PG call before they can be recorded (re-confirm, verify a
-decline, cancel an approval for the wrong amount): decision_carry_out makes it.
+decline, cancel an approval for the wrong amount): payment_record_outcome makes it first
+(decision_carry_out), so no caller can record such a decision without it.
 """
 
 import random
@@ -83,13 +84,16 @@ def payment_record_outcome(
     attempt: int | None = None,
     lease_owner: str = "",
 ) -> bool:
-    """Record a SUCCESS, FAILURE, NEEDS_ATTENTION or BACK_OFF decision, from `froms` only.
+    """Record a decision's outcome (SUCCESS, FAILURE, NEEDS_ATTENTION or BACK_OFF), from
+    `froms` only, after the PG calls it needs (decision_carry_out: a re-confirm, a decline
+    check, a cancel of an approval for the wrong amount).
 
     `attempt` numbers a recovery attempt: a BACK_OFF then waits by the recovery schedule
     (else the first recovery delay). True if recorded: `event` is updated in memory. False
     if the payment was not in `froms` (someone else moved it first): `event` is re-read,
     and the lease is given back if `lease_owner` still holds it.
     """
+    decision = decision_carry_out(event=event, decision=decision)
     fields = _outcome_fields(decision, attempt)
     status = RECORDED[decision.action]
     try:

@@ -25,9 +25,7 @@ import requests
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from ledger import accounts
 from ledger.models import JournalEntry
-from ledger.services import entry_post
 from members.models import Member
 from payments.models import (
     CompensationJob,
@@ -38,7 +36,7 @@ from payments.models import (
 )
 from products.models import Product
 from tests.crash.stack import TIMINGS, Stack
-from tests.factories import MemberFactory, ProductFactory
+from tests.factories import MemberFactory, ProductFactory, give_points
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -233,7 +231,7 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
     members = [MemberFactory() for _ in range(10)]
     tokens = [Token.objects.create(user=member).key for member in members]
     for member in members:
-        seed_points(member)
+        give_points(member, SEED_POINTS)
     stack = Stack(sandbox.base)
     killing = threading.Event()
     thread = None
@@ -331,17 +329,6 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
 
     check_invariants(events, records, initial)
     check_books(events, members)
-
-
-def seed_points(member) -> None:
-    entry_post(
-        kind="TOP_UP_PAID",
-        reference=f"seed-{member.pk}",
-        postings=[
-            (accounts.pg_receivable("toss"), SEED_POINTS),
-            (accounts.member_points(member.pk), -SEED_POINTS),
-        ],
-    )
 
 
 def wait_until_booked(timeout: float) -> float:

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from payments.models import PaymentEvent
-from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory
+from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory, give_points
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -100,20 +100,6 @@ def test_the_return_page_refuses_a_bad_amount_without_a_500(client):
         assert (
             answer.status_code == 400 and "결제 정보가 올바르지 않습니다" in answer.content.decode()
         )
-
-
-def give_points(member, points: int) -> None:
-    from ledger import accounts
-    from ledger.services import entry_post
-
-    entry_post(
-        kind="TOP_UP_PAID",
-        reference=f"seed-{member.pk}",
-        postings=[
-            (accounts.pg_receivable("toss"), points),
-            (accounts.member_points(member.pk), -points),
-        ],
-    )
 
 
 def test_points_in_the_shop_pay_part_or_all_of_an_order(client, sandbox, settings):

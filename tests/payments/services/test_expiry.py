@@ -4,7 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -77,3 +77,10 @@ def test_expiry_racing_late_confirms_never_does_both(member, sandbox, settings):
             assert approvals == 0 and pg_confirms(sandbox, order_id) == []
             assert CompensationJob.objects.get(event=event).restored
     assert product.stock == 40 - 2 * sold
+
+
+@pytest.mark.parametrize("command", ["expire_checkouts", "retry_compensations"])
+@pytest.mark.parametrize("limit", ["0", "-3", "many"])
+def test_a_limit_below_one_or_not_a_number_is_refused(command, limit):
+    with pytest.raises(CommandError, match="--limit"):
+        call_command(command, "--limit", limit)

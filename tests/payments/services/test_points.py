@@ -11,25 +11,13 @@ from rest_framework.test import APIClient
 from ledger import accounts
 from ledger.check import ledger_check
 from ledger.models import Account, JournalEntry
-from ledger.services import entry_post
 from payments.models import CompensationJob, PaymentEvent
 from payments.services.relay import relay_book_many, relay_claim
 from products.models import Product
-from tests.factories import MemberFactory, ProductFactory, SellerFactory
+from tests.factories import MemberFactory, ProductFactory, SellerFactory, give_points
 from tests.payments.helpers import confirm, in_threads, pg_confirms
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db]
-
-
-def give_points(member, points: int, reference: str = "seed") -> None:
-    entry_post(
-        kind="TOP_UP_PAID",
-        reference=f"{reference}-{member.pk}",
-        postings=[
-            (accounts.pg_receivable("toss"), points),
-            (accounts.member_points(member.pk), -points),
-        ],
-    )
 
 
 def buy(client, items, points=None, headers=None, **fields):
