@@ -65,7 +65,13 @@ class CancelRequest:
     payment_key: str
     reason: str
     amount: int | None  # None: everything that is left
+    # Unique per cancel, the same on every retry of it: Toss's Idempotency-Key, NicePay's
+    # cancel orderId, KakaoPay's payload (it comes back in the order's action details).
     idempotency_key: str
+    # The cancellable balance this cancel expects to find: KakaoPay refuses the cancel if
+    # it changed (cancel_available_amount), so a retry after a lost answer cannot cancel
+    # twice. None: not checked.
+    expected_balance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,9 @@ class GatewayPayment:
     approved_at: datetime | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    # The PG's key of its newest transaction on the payment: after a cancel, that
+    # cancel's (Toss lastTransactionKey, NicePay cancelledTid, KakaoPay aid).
+    last_transaction_key: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -81,6 +81,12 @@ class EntryKind(models.TextChoices):
     TOP_UP_PAID = "TOP_UP_PAID", "포인트 충전"
     POINTS_SPENT = "POINTS_SPENT", "포인트 사용"
     POINTS_RETURNED = "POINTS_RETURNED", "포인트 반환"
+    GOODS_REFUNDED = "GOODS_REFUNDED", "상품 환불"
+    TOP_UP_REFUNDED = "TOP_UP_REFUNDED", "포인트 충전 환불"
+    # A top-up's refund holds the points it takes back while the PG is asked, and gives
+    # them back if the PG refuses.
+    REFUND_POINTS_HELD = "REFUND_POINTS_HELD", "환불 포인트 보류"
+    REFUND_POINTS_RELEASED = "REFUND_POINTS_RELEASED", "환불 포인트 보류 해제"
 
 
 class JournalEntry(_WriteOnce):

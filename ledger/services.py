@@ -54,13 +54,14 @@ def entry_post(
     return True
 
 
-def points_spend(*, member_id: int, points: int, order_id: str) -> None:
-    """Move `points` from what the member can spend to what its order holds (checkout).
+def points_spend(*, member_id: int, points: int, order_id: str, kind: str = "POINTS_SPENT") -> None:
+    """Move `points` from what the member can spend to what is held for `order_id` (an
+    order at checkout; a top-up's refund, kind REFUND_POINTS_HELD, while the PG is asked).
 
     DomainError INSUFFICIENT_POINTS if the member has fewer.
     """
     entry_post(
-        kind="POINTS_SPENT",
+        kind=kind,
         reference=order_id,
         postings=[
             (accounts.member_points(member_id), points),
@@ -69,10 +70,13 @@ def points_spend(*, member_id: int, points: int, order_id: str) -> None:
     )
 
 
-def points_give_back(*, member_id: int, points: int, order_id: str) -> bool:
-    """Give a failed order's points back to the member; once (False if already given)."""
+def points_give_back(
+    *, member_id: int, points: int, order_id: str, kind: str = "POINTS_RETURNED"
+) -> bool:
+    """Give held points back to the member (a failed order's; a refused refund's, kind
+    REFUND_POINTS_RELEASED); once (False if already given)."""
     return entry_post(
-        kind="POINTS_RETURNED",
+        kind=kind,
         reference=order_id,
         postings=[
             (accounts.member_points_held(member_id), points),

@@ -74,3 +74,24 @@ class ConfirmInput(serializers.Serializer):
     orderId = serializers.CharField(max_length=64, validators=[ORDER_ID])
     paymentKey = serializers.CharField(max_length=200)
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT)
+
+
+class RefundItemSerializer(serializers.Serializer):
+    productId = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    quantity = StrictIntegerField(min_value=1, max_value=10**6)
+
+
+class CancelInput(serializers.Serializer):
+    """A cancel: of `items` (those units, restocked), of `amount` (money only), or, with
+    neither, of everything left (a paid order) or of the order itself (an unpaid one)."""
+
+    reason = serializers.CharField(max_length=200, default="구매자 요청")
+    items = RefundItemSerializer(many=True, required=False)
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+
+    def validate(self, data):
+        if "items" in data and "amount" in data:
+            raise ValidationError({"amount": ["send items or amount, not both"]})
+        if "items" in data and not 1 <= len(data["items"]) <= settings.CHECKOUT_MAX_LINES:
+            raise ValidationError({"items": [f"1 to {settings.CHECKOUT_MAX_LINES} items"]})
+        return data

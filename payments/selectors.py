@@ -10,6 +10,7 @@ from payments.models import (
     PaymentEvent,
     PaymentHistory,
     PaymentStatus,
+    Refund,
     WebhookEvent,
 )
 
@@ -19,11 +20,16 @@ def payment_list_for_buyer(*, buyer) -> QuerySet[PaymentEvent]:
 
 
 def payment_get_for_buyer(*, buyer, order_id: str) -> PaymentEvent | None:
-    """The buyer's own payment with its lines and history; another member's is None."""
+    """The buyer's own payment with its lines, history and refunds; another member's is
+    None."""
     return (
         PaymentEvent.objects.filter(buyer=buyer, order_id=order_id)
         .prefetch_related(
-            "lines", Prefetch("history", queryset=PaymentHistory.objects.order_by("id"))
+            "lines",
+            Prefetch("history", queryset=PaymentHistory.objects.order_by("id")),
+            Prefetch(
+                "refunds", queryset=Refund.objects.order_by("id").prefetch_related("lines__line")
+            ),
         )
         .first()
     )

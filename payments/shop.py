@@ -40,6 +40,8 @@ SHOPPER_MESSAGES = {
     "HOLD_LIMIT": "한 사람이 주문할 수 있는 수량을 넘었습니다.",
     "RATE_LIMITED": "주문이 너무 잦습니다. 잠시 후 다시 시도하세요.",
     "INSUFFICIENT_POINTS": "포인트가 부족합니다.",
+    "REFUND_EXCEEDS_BALANCE": "환불할 수 있는 금액이나 수량을 넘었습니다.",
+    "REFUND_REJECTED": "결제사가 환불을 거절했습니다. 고객센터에 문의하세요.",
 }
 
 POINTS_PROBLEM = "사용할 포인트는 0 이상, 주문 금액 이하로 입력하세요."

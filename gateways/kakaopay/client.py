@@ -84,9 +84,17 @@ class KakaoPayClient:
         return self._post("order", "lookup", order_id, {"tid": tid})
 
     def cancel(
-        self, *, tid: str, order_id: str, amount: int, available: int | None = None
+        self,
+        *,
+        tid: str,
+        order_id: str,
+        amount: int,
+        available: int | None = None,
+        payload: str = "",
     ) -> PgResponse:
         body = {"tid": tid, "cancel_amount": amount, "cancel_tax_free_amount": 0}
         if available is not None:
             body["cancel_available_amount"] = available
+        if payload:
+            body["payload"] = payload
         return self._post("cancel", "cancel", order_id, body)

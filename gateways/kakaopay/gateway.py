@@ -113,7 +113,11 @@ class KakaoPayGateway(PaymentGateway):
             current = self.get_payment(request.payment_key)
             amount = current.balance_amount
         response = self.client.cancel(
-            tid=request.payment_key, order_id=request.order_id, amount=amount
+            tid=request.payment_key,
+            order_id=request.order_id,
+            amount=amount,
+            available=request.expected_balance,
+            payload=request.idempotency_key,
         )
         return self._order(self._body_or_raise(response, "cancel", request.order_id))
 
@@ -200,6 +204,8 @@ class KakaoPayGateway(PaymentGateway):
                 total_amount=total,
                 balance_amount=int(available.get("total", total)),
                 approved_at=_when(body.get("approved_at")),
+                # a cancel's answer names the cancel (aid); an order lookup does not
+                last_transaction_key=body.get("aid"),
                 raw=body,
             )
         except (KeyError, TypeError, ValueError) as exc:

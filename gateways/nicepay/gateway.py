@@ -223,5 +223,6 @@ class NicePayGateway(PaymentGateway):
             total_amount=amount,
             balance_amount=int(body.get("balanceAmt", amount)),
             approved_at=datetime.fromisoformat(paid_at) if paid_at and paid_at != "0" else None,
+            last_transaction_key=body.get("cancelledTid") or body.get("tid"),
             raw=body,
         )

@@ -200,6 +200,7 @@ def _payment(body: dict) -> GatewayPayment:
         approved_at=datetime.fromisoformat(approved_at) if approved_at else None,
         failure_code=failure.get("code"),
         failure_message=failure.get("message"),
+        last_transaction_key=body.get("lastTransactionKey"),
         raw=body,
     )
 

@@ -14,7 +14,8 @@ class MemberPointsApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         kind = serializers.CharField(source="entry.kind")
-        orderId = serializers.CharField(source="entry.reference")
+        # A reference is an orderId, then after a "/" what of the order (a refund's id).
+        orderId = serializers.SerializerMethodField()
         # The member's side: points gained are positive, points spent negative.
         points = serializers.SerializerMethodField()
         memo = serializers.CharField(source="entry.memo")
@@ -22,6 +23,9 @@ class MemberPointsApi(APIView):
 
         def get_points(self, posting) -> int:
             return -posting.amount
+
+        def get_orderId(self, posting) -> str:
+            return posting.entry.reference.split("/")[0]
 
     def get(self, request):
         paginator = CursorPage()

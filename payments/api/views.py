@@ -13,13 +13,14 @@ from config.api.pagination import CursorPage
 from config.api.prefer import preferred_wait, prefers_async
 from config.errors import DomainError
 from payments.api.idempotency import idempotency_key
-from payments.inputs import CheckoutInput, ConfirmInput, validated
+from payments.inputs import CancelInput, CheckoutInput, ConfirmInput, validated
 from payments.models import PaymentStatus as S
 from payments.selectors import (
     payment_get_for_buyer,
     payment_list_for_buyer,
     payment_status_for_buyer,
 )
+from payments.services.cancel import payment_cancel
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import UNSETTLED, payment_confirm, payment_confirm_async
 from payments.services.waiting import payment_wait_outcome, payment_wait_slot
@@ -124,9 +125,55 @@ class PaymentConfirmApi(APIView):
         return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
+class PaymentCancelApi(APIView):
+    """200: refunded (or, unpaid, cancelled); 202: the PG's answer is not known yet (GET
+    the payment: its refunds say how it ends)."""
+
+    InputSerializer = CancelInput
+
+    def post(self, request, order_id):
+        body = validated(self.InputSerializer, request.data)
+        items = body.get("items")
+        answer, pending = payment_cancel(
+            buyer=request.user,
+            order_id=order_id,
+            reason=body["reason"],
+            items=[(i["productId"], i["quantity"]) for i in items] if items else None,
+            amount=body.get("amount"),
+            idempotency=idempotency_key(request, body),
+        )
+        return Response(answer, status=status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK)
+
+
 class PaymentDetailApi(APIView):
     class OutputSerializer(PaymentOutputSerializer):
         history = serializers.SerializerMethodField()
+        pointsRefunded = serializers.IntegerField(source="points_refunded")
+        balanceAmount = serializers.SerializerMethodField()
+        refunds = serializers.SerializerMethodField()
+
+        def get_balanceAmount(self, event) -> int:
+            return event.total_amount - event.canceled_amount
+
+        def get_refunds(self, event):
+            at = serializers.DateTimeField().to_representation
+            return [
+                {
+                    "id": refund.pk,
+                    "amount": refund.amount,
+                    "pgAmount": refund.pg_amount,
+                    "pointsAmount": refund.points_amount,
+                    "status": refund.status,
+                    "reason": refund.reason,
+                    "items": [
+                        {"productId": share.line.product_id, "quantity": share.quantity}
+                        for share in refund.lines.all()
+                        if share.quantity
+                    ],
+                    "at": at(refund.created_at),
+                }
+                for refund in event.refunds.all()
+            ]
 
         def get_history(self, event):
             return [

@@ -113,9 +113,16 @@ def pg_find_key(code: str, payment_key: str) -> PgAnswer:
 
 
 def pg_cancel(
-    event: PaymentEvent, *, payment_key: str, amount: int | None, reason: str, idempotency_key: str
+    event: PaymentEvent,
+    *,
+    payment_key: str,
+    amount: int | None,
+    reason: str,
+    idempotency_key: str,
+    expected_balance: int | None = None,
 ) -> PgAnswer:
-    """Cancel all (amount None) or part of an approved payment, retrying transient errors."""
+    """Cancel all (amount None) or part of an approved payment, retrying transient errors
+    (each retry the same request: the same key, the same expected balance)."""
     gateway = get_gateway(event.gateway)
     request = CancelRequest(
         order_id=event.order_id,
@@ -123,6 +130,7 @@ def pg_cancel(
         reason=reason,
         amount=amount,
         idempotency_key=idempotency_key,
+        expected_balance=expected_balance,
     )
     return _ask("cancel", lambda: gateway.cancel(request), retries=True)
 

@@ -1,7 +1,8 @@
-"""The outbox relay: books every SUCCESS in the ledger, exactly once.
+"""The outbox relay: books every SUCCESS and every refund in the ledger, exactly once.
 
 A SUCCESS writes one LEDGER outbox row in its own transaction (payments.services.settle),
-whichever path recorded it. The relay takes PENDING rows with a lease (relay_claim: a
+whichever path recorded it; a refund that SUCCEEDED writes one with ref "refund:<id>"
+(payments.services.refund_settle). The relay takes PENDING rows with a lease (relay_claim: a
 conditional UPDATE, so two relays never take the same row at once) and books each in one
 transaction (relay_book): the row PENDING -> DONE by a conditional UPDATE, the journal
 entry with its postings and balances (ledger.services.entry_post), and the payment's
@@ -18,7 +19,8 @@ What a payment's entry says (docs/books.md has a worked example of each):
 - goods: debit the PG's receivable with what the PG charged, debit the buyer's held
   points with the points used, credit each seller its lines less commission, credit the
   commission revenue;
-- a point top-up: debit the PG's receivable, credit the member's points.
+- a point top-up: debit the PG's receivable, credit the member's points;
+- a refund: the reverse of its share of the payment (refund_postings).
 """
 
 from datetime import timedelta
@@ -32,7 +34,7 @@ from django.utils import timezone
 from ledger import accounts
 from ledger.services import entry_post
 from payments.metrics import OUTBOX_BOOKINGS
-from payments.models import OutboxMessage, PaymentEvent, PaymentOrder, Purpose
+from payments.models import OutboxMessage, PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
 
 log = structlog.get_logger(__name__)
 
@@ -79,8 +81,11 @@ def relay_book(*, message_id: int) -> str:
             )
             if not taken:
                 return "already_done"
-            event_id = OutboxMessage.objects.values_list("event_id", flat=True).get(pk=message_id)
-            _book_payment(PaymentEvent.objects.get(pk=event_id))
+            event_id, ref = OutboxMessage.objects.values_list("event_id", "ref").get(pk=message_id)
+            if ref.startswith("refund:"):
+                _book_refund(Refund.objects.select_related("event").get(pk=ref.split(":")[1]))
+            else:
+                _book_payment(PaymentEvent.objects.get(pk=event_id))
     except Exception as exc:  # anything: the row must say why, and never be lost
         result = _record_failure(message_id, exc)
         OUTBOX_BOOKINGS.labels(result).inc()
@@ -133,6 +138,38 @@ def _book_payment(event: PaymentEvent) -> None:
     )
     PaymentOrder.objects.filter(event_id=event.pk).update(ledger_updated=True, wallet_updated=True)
     PaymentEvent.objects.filter(pk=event.pk).update(is_payment_done=True)
+
+
+def refund_postings(refund: Refund, shares: list[dict]) -> list[tuple[str, int]]:
+    """The reversal of a refund (debits positive): the PG's share back out of its
+    receivable, the points given back; each line's seller gives back its money less the
+    commission share, which comes back out of revenue. A top-up's refund takes back the
+    points held for it when it was requested."""
+    event = refund.event
+    postings = [(accounts.pg_receivable(event.gateway), -refund.pg_amount)]
+    if event.purpose == Purpose.POINT_CHARGE:
+        return [*postings, (accounts.member_points_held(event.buyer_id), refund.pg_amount)]
+    postings.append((accounts.member_points(event.buyer_id), -refund.points_amount))
+    for share in shares:
+        seller = accounts.seller_payable(share["line__seller_id"])
+        postings.append((seller, share["amount"] - share["commission"]))
+        postings.append((accounts.COMMISSION, share["commission"]))
+    return postings
+
+
+def _book_refund(refund: Refund) -> None:
+    shares = list(
+        RefundLine.objects.filter(refund=refund)
+        .order_by("line_id")
+        .values("line__seller_id", "amount", "commission")
+    )
+    goods = refund.event.purpose == Purpose.GOODS
+    entry_post(
+        kind="GOODS_REFUNDED" if goods else "TOP_UP_REFUNDED",
+        reference=refund.reference,
+        postings=refund_postings(refund, shares),
+        memo=refund.reason,
+    )
 
 
 def _record_failure(message_id: int, exc: Exception) -> str:

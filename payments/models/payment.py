@@ -1,4 +1,5 @@
-"""Payments: one PaymentEvent per orderId (the PG confirms one payment per orderId).
+"""A payment: one PaymentEvent per orderId (the PG confirms one payment per orderId),
+its lines, history, stock restore, outbox rows, idempotency records and webhooks.
 
 Status changes happen only through payments.states.transition (a conditional UPDATE
 plus its PaymentHistory row); never save() a status.
@@ -57,7 +58,13 @@ class PaymentEvent(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=255, blank=True, default="")
+    # Refunds (payments.models.refund). What the PG has given back, and what refunds in
+    # flight have reserved of the rest; the same for points. Changed only by conditional
+    # UPDATEs (payments.services.refund), never above total_amount and points_used.
     canceled_amount = models.BigIntegerField(default=0)
+    refund_reserved = models.BigIntegerField(default=0)
+    points_refunded = models.BigIntegerField(default=0)
+    points_refund_reserved = models.BigIntegerField(default=0)
     is_payment_done = models.BooleanField(default=False)  # booked by the outbox relay
     created_at = models.DateTimeField(auto_now_add=True)
     # Set explicitly by every transition (queryset updates skip auto_now).
@@ -75,6 +82,23 @@ class PaymentEvent(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["gateway", "payment_key"], name="payment_key_unique_per_gateway"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    canceled_amount__gte=0,
+                    refund_reserved__gte=0,
+                    canceled_amount__lte=models.F("total_amount") - models.F("refund_reserved"),
+                ),
+                name="payment_refunds_within_total",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    points_refunded__gte=0,
+                    points_refund_reserved__gte=0,
+                    points_refunded__lte=models.F("points_used")
+                    - models.F("points_refund_reserved"),
+                ),
+                name="payment_point_refunds_within_used",
             ),
         ]
         indexes = [
@@ -107,7 +131,12 @@ class PaymentOrder(models.Model):
     amount = models.BigIntegerField()
     # The platform's cut of `amount`, fixed at checkout (payments.services.pricing).
     commission = models.BigIntegerField(default=0)
+    # Given back by refunds, and reserved by refunds in flight (never above quantity).
     canceled_quantity = models.PositiveIntegerField(default=0)
+    refund_reserved_quantity = models.PositiveIntegerField(default=0)
+    # The money of this line that refunds have claimed, in flight or done (never above
+    # amount): how a refund of money only is shared out among the lines.
+    refund_claimed_amount = models.BigIntegerField(default=0)
     ledger_updated = models.BooleanField(default=False)
     wallet_updated = models.BooleanField(default=False)
 
@@ -118,6 +147,19 @@ class PaymentOrder(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(amount__gt=0), name="payment_line_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    canceled_quantity__lte=models.F("quantity")
+                    - models.F("refund_reserved_quantity")
+                ),
+                name="payment_line_refunds_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    refund_claimed_amount__gte=0, refund_claimed_amount__lte=models.F("amount")
+                ),
+                name="payment_line_refunds_within_amount",
             ),
         ]
 
@@ -179,9 +221,9 @@ class CompensationJob(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """Work owed, written in the transaction that owes it: a SUCCESS's booking (LEDGER:
-    the journal entry, seller wallets, member points; payments.services.relay), or an
-    asynchronous confirm's claim (CONFIRM: the PG confirm)."""
+    """Work owed, written in the transaction that owes it: a booking (LEDGER: the journal
+    entry, seller wallets, member points; payments.services.relay) of a SUCCESS or of a
+    refund, or an asynchronous confirm's claim (CONFIRM: the PG confirm)."""
 
     class Kind(models.TextChoices):
         LEDGER = "LEDGER"
@@ -195,6 +237,8 @@ class OutboxMessage(models.Model):
 
     event = models.ForeignKey(PaymentEvent, on_delete=models.CASCADE, related_name="outbox")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # What of the payment it is about: "" the payment itself, "refund:<id>" a refund.
+    ref = ExactCharField(max_length=32, blank=True, default="")
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -208,7 +252,7 @@ class OutboxMessage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["event", "kind"], name="outbox_one_per_kind")
+            models.UniqueConstraint(fields=["event", "kind", "ref"], name="outbox_once_per_ref")
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="outbox_status_created"),

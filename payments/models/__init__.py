@@ -1,0 +1,32 @@
+"""The payments app's models: a payment and what hangs off it (payment.py), its refunds
+(refund.py). Status changes happen only through payments.states (a payment's) and
+payments.services.refund_states (a refund's); never save() a status."""
+
+from payments.models.payment import (
+    CompensationJob,
+    IdempotencyRecord,
+    OutboxMessage,
+    PaymentEvent,
+    PaymentHistory,
+    PaymentOrder,
+    PaymentStatus,
+    Purpose,
+    WebhookEvent,
+)
+from payments.models.refund import Refund, RefundHistory, RefundLine, RefundStatus
+
+__all__ = [
+    "CompensationJob",
+    "IdempotencyRecord",
+    "OutboxMessage",
+    "PaymentEvent",
+    "PaymentHistory",
+    "PaymentOrder",
+    "PaymentStatus",
+    "Purpose",
+    "Refund",
+    "RefundHistory",
+    "RefundLine",
+    "RefundStatus",
+    "WebhookEvent",
+]

@@ -1,0 +1,100 @@
+"""A buyer's cancel of an order (POST /payments/{orderId}/cancel, the shop's fail page).
+
+- A paid order (SUCCESS, PARTIAL_CANCELED): a refund (payments.services.refund), of the
+  units in `items`, of `amount` (money only), or of everything left.
+- An unpaid order (NOT_STARTED: the buyer closed the PG's window): FAILURE, with its
+  stock and points back at once. The confirm's claim (NOT_STARTED -> EXECUTING) and this
+  FAILURE are both conditional UPDATEs from NOT_STARTED, so a late confirm and the cancel
+  cannot both win: whichever comes second is refused.
+
+With an Idempotency-Key, a repeat answers the first request's refund as it stands now
+(and sends a refund a dead process left REQUESTED).
+"""
+
+import uuid
+
+from config.errors import DomainError
+from payments.models import PaymentEvent, Refund
+from payments.models import PaymentStatus as S
+from payments.models import RefundStatus as R
+from payments.services.decisions import Action, Decision
+from payments.services.idempotency import IdempotencyKey, idempotent_create
+from payments.services.refund import refund_execute, refund_request
+from payments.services.settle import payment_record_outcome
+
+BUYER = "buyer"
+
+
+def payment_cancel(
+    *,
+    buyer,
+    order_id: str,
+    reason: str,
+    items: list[tuple[int, int]] | None = None,
+    amount: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> tuple[dict, bool]:
+    """(the answer, whether the refund's outcome is still unknown)."""
+    event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
+    if event is None:
+        raise DomainError("NOT_FOUND", "No such order.")
+    if event.status == S.NOT_STARTED:
+        return _cancel_unpaid(event), False
+
+    def create(save) -> dict:
+        refund = refund_request(
+            event=event,
+            actor=BUYER,
+            reason=reason,
+            items=items,
+            amount=amount,
+            key=f"rf-{uuid.uuid4().hex}",
+            save=lambda refund: save({"refundId": refund.pk}),
+        )
+        return {"refundId": refund.pk}
+
+    stored, _ = idempotent_create(member=buyer, key=idempotency, create=create, status=200)
+    refund = refund_execute(refund_id=stored["refundId"], actor=BUYER)
+    return refund_answer(refund), refund.status not in (R.SUCCEEDED, R.FAILED)
+
+
+def refund_answer(refund: Refund) -> dict:
+    """What the API answers about a refund: the payment after it, and the refund."""
+    if refund.status == R.FAILED:
+        raise DomainError(
+            "REFUND_REJECTED",
+            f"The PG refused the refund: {refund.failure_message or refund.failure_code}",
+            pgCode=refund.failure_code,
+            pgMessage=refund.failure_message,
+        )
+    event = PaymentEvent.objects.get(pk=refund.event_id)
+    return {
+        "orderId": event.order_id,
+        "status": event.status,
+        "canceledAmount": event.canceled_amount,
+        "balanceAmount": event.total_amount - event.canceled_amount,
+        "pointsRefunded": event.points_refunded,
+        "refund": {
+            "id": refund.pk,
+            "amount": refund.amount,
+            "pgAmount": refund.pg_amount,
+            "pointsAmount": refund.points_amount,
+            "status": refund.status,
+        },
+    }
+
+
+def _cancel_unpaid(event: PaymentEvent) -> dict:
+    decision = Decision(Action.FAILURE, "BUYER_CANCELED")
+    recorded = payment_record_outcome(
+        event=event, decision=decision, actor=BUYER, froms={S.NOT_STARTED}
+    )
+    # Not recorded: someone moved it first. Already failed (expired, cancelled twice) is
+    # the same answer; anything else means a confirm claimed it: it is being paid.
+    if not recorded and event.status != S.FAILURE:
+        raise DomainError(
+            "INVALID_STATE",
+            f"The order is {event.status}: it is being paid and cannot be cancelled now.",
+            status=event.status,
+        )
+    return {"orderId": event.order_id, "status": event.status}
