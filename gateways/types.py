@@ -75,6 +75,24 @@ class CancelRequest:
 
 
 @dataclass(frozen=True)
+class GatewayCancel:
+    """One cancel in the PG's record of a payment."""
+
+    transaction_key: str  # Toss transactionKey, NicePay cancel tid, KakaoPay aid
+    amount: int
+    # What the PG keeps of the merchant's words about it: the reason (Toss, NicePay) or
+    # the payload (KakaoPay). A cancel we sent carries its idempotency key there, which
+    # is how recovery finds it (cancel_note).
+    note: str = ""
+
+
+def cancel_note(reason: str, key: str, limit: int) -> str:
+    """The reason sent with a cancel, ending with its key, within the PG's `limit`."""
+    tag = f" [{key}]"
+    return reason[: max(limit - len(tag), 0)] + tag
+
+
+@dataclass(frozen=True)
 class GatewayPayment:
     gateway: str
     order_id: str
@@ -89,6 +107,7 @@ class GatewayPayment:
     # The PG's key of its newest transaction on the payment: after a cancel, that
     # cancel's (Toss lastTransactionKey, NicePay cancelledTid, KakaoPay aid).
     last_transaction_key: str | None = None
+    cancels: tuple[GatewayCancel, ...] = ()
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -13,6 +13,7 @@ from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
 from payments.services.recovery import new_lease_owner, recovery_attempt_many, recovery_claim
+from payments.services.refund_recovery import refund_recover_many, refund_recovery_claim
 from payments.services.relay import relay_book_many, relay_claim
 from payments.services.webhooks import webhook_process, webhook_redrive
 
@@ -24,6 +25,16 @@ def _log_if_any(event: str, **counts: int) -> None:
     runs them every few seconds; `make run`'s terminal stays readable)."""
     if any(counts.values()):
         log.info(event, **counts)
+
+
+def _claim_and_share(event: str, claim, task) -> int:
+    """Lease what recovery owes under a new owner, then queue it in small batches."""
+    owner = new_lease_owner()
+    claimed = claim(owner=owner, limit=settings.RECOVERY_BATCH_SIZE)
+    size, expires = settings.RECOVERY_TASK_PAYMENTS, settings.RECOVERY_LEASE_SECONDS
+    _share_out(task, claimed, size, expires, owner)
+    _log_if_any(event, claimed=len(claimed))
+    return len(claimed)
 
 
 def _share_out(task, ids: list[int], size: int, expires: float, *args) -> None:
@@ -39,17 +50,23 @@ def recovery_scan() -> int:
     A batch per task, not a payment per task: the task's own cost (message, log lines,
     Celery's bookkeeping) was a third of a recovery's CPU when each payment had its own.
     """
-    owner = new_lease_owner()
-    claimed = recovery_claim(owner=owner, limit=settings.RECOVERY_BATCH_SIZE)
-    size, expires = settings.RECOVERY_TASK_PAYMENTS, settings.RECOVERY_LEASE_SECONDS
-    _share_out(recover_payments, claimed, size, expires, owner)
-    _log_if_any("recovery_scan", claimed=len(claimed))
-    return len(claimed)
+    return _claim_and_share("recovery_scan", recovery_claim, recover_payments)
 
 
 @shared_task(name="payments.recover_payments")
 def recover_payments(event_ids: list[int], owner: str) -> None:
     recovery_attempt_many(event_ids=event_ids, owner=owner, actor="worker")
+
+
+@shared_task(name="payments.refund_recovery_scan")
+def refund_recovery_scan() -> int:
+    """Lease the refunds in doubt and share them out, like recovery_scan."""
+    return _claim_and_share("refund_recovery_scan", refund_recovery_claim, recover_refunds)
+
+
+@shared_task(name="payments.recover_refunds")
+def recover_refunds(refund_ids: list[int], owner: str) -> None:
+    refund_recover_many(refund_ids=refund_ids, owner=owner, actor="worker")
 
 
 @shared_task(name="payments.compensation_scan")

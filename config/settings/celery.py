@@ -66,6 +66,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RECOVERY_INTERVAL_SECONDS,
         "options": {"expires": RECOVERY_INTERVAL_SECONDS * 0.9},
     },
+    # With it: refunds whose cancel may or may not have happened, looked up at the PG.
+    "payments-refund-recovery": {
+        "task": "payments.refund_recovery_scan",
+        "schedule": RECOVERY_INTERVAL_SECONDS,
+        "options": {"expires": RECOVERY_INTERVAL_SECONDS * 0.9},
+    },
     # Every CONFIRM_RELAY_SECONDS: asynchronous confirms whose task was lost, queued again.
     "payments-confirm-relay": {
         "task": "payments.confirm_relay",

@@ -18,6 +18,7 @@ from gateways.kakaopay.client import KakaoPayClient
 from gateways.types import (
     CancelRequest,
     ConfirmRequest,
+    GatewayCancel,
     GatewayPayment,
     PaymentRef,
     PgStatus,
@@ -206,6 +207,11 @@ class KakaoPayGateway(PaymentGateway):
                 approved_at=_when(body.get("approved_at")),
                 # a cancel's answer names the cancel (aid); an order lookup does not
                 last_transaction_key=body.get("aid"),
+                cancels=tuple(
+                    _cancel(a)
+                    for a in body.get("payment_action_details") or []
+                    if a.get("payment_action_type") == "CANCEL"
+                ),
                 raw=body,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -215,6 +221,14 @@ class KakaoPayGateway(PaymentGateway):
                 operation="lookup",
                 code="UNREADABLE_RESPONSE",
             ) from exc
+
+
+def _cancel(action: dict) -> GatewayCancel:
+    """A CANCEL line of payment_action_details; its amount is a number or an amount
+    object ({total, ...})."""
+    amount = action["amount"]
+    total = int(amount["total"] if isinstance(amount, dict) else amount)
+    return GatewayCancel(str(action.get("aid") or ""), total, action.get("payload") or "")
 
 
 def _when(value) -> datetime | None:

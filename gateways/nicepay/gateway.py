@@ -22,10 +22,12 @@ from gateways.nicepay.client import NicePayClient, sign
 from gateways.types import (
     CancelRequest,
     ConfirmRequest,
+    GatewayCancel,
     GatewayPayment,
     PaymentRef,
     PgStatus,
     WebhookNotice,
+    cancel_note,
 )
 
 KST = timezone(timedelta(hours=9))
@@ -151,7 +153,7 @@ class NicePayGateway(PaymentGateway):
             tid=request.payment_key,
             order_id=request.order_id,
             cancel_order_id=request.idempotency_key[:64],
-            reason=request.reason,
+            reason=cancel_note(request.reason, request.idempotency_key, 100),
             amount=request.amount,
         )
         return self._payment_or_raise(response, "cancel")
@@ -224,5 +226,9 @@ class NicePayGateway(PaymentGateway):
             balance_amount=int(body.get("balanceAmt", amount)),
             approved_at=datetime.fromisoformat(paid_at) if paid_at and paid_at != "0" else None,
             last_transaction_key=body.get("cancelledTid") or body.get("tid"),
+            cancels=tuple(
+                GatewayCancel(str(c.get("tid") or ""), int(c["amount"]), c.get("reason") or "")
+                for c in body.get("cancels") or []
+            ),
             raw=body,
         )

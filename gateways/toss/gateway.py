@@ -14,9 +14,11 @@ from gateways.toss.client import TossClient
 from gateways.types import (
     CancelRequest,
     ConfirmRequest,
+    GatewayCancel,
     GatewayPayment,
     PgStatus,
     WebhookNotice,
+    cancel_note,
 )
 
 STATUSES = {
@@ -130,7 +132,7 @@ class TossGateway(PaymentGateway):
         response = self.client.cancel(
             payment_key=request.payment_key,
             order_id=request.order_id,
-            reason=request.reason,
+            reason=cancel_note(request.reason, request.idempotency_key, 200),
             amount=request.amount,
             idempotency_key=request.idempotency_key,
         )
@@ -201,6 +203,14 @@ def _payment(body: dict) -> GatewayPayment:
         failure_code=failure.get("code"),
         failure_message=failure.get("message"),
         last_transaction_key=body.get("lastTransactionKey"),
+        cancels=tuple(
+            GatewayCancel(
+                str(c.get("transactionKey") or ""),
+                _won(c["cancelAmount"]),
+                c.get("cancelReason") or "",
+            )
+            for c in body.get("cancels") or []
+        ),
         raw=body,
     )
 

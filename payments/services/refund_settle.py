@@ -16,13 +16,9 @@ they happen exactly once, and a failure of either (a deadlock) leaves the refund
 was for recovery to record again (docs/decisions.md, "Refunds").
 """
 
-from datetime import timedelta
-
 import structlog
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
-from django.utils import timezone
 
 from ledger.services import points_give_back
 from payments.models import OutboxMessage, PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
@@ -30,7 +26,7 @@ from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
 from payments.services.refund_decisions import RefundOutcome
-from payments.services.settle import payment_notify
+from payments.services.settle import next_attempt_fields, payment_notify
 from payments.states import transition
 from products.services import stock_release
 
@@ -42,9 +38,15 @@ class RefundBookkeepingError(Exception):
 
 
 def refund_record_outcome(
-    *, refund_id: int, outcome: RefundOutcome, actor: str, froms: set[str]
+    *,
+    refund_id: int,
+    outcome: RefundOutcome,
+    actor: str,
+    froms: set[str],
+    attempt: int | None = None,
 ) -> bool:
-    """Record `outcome` if the refund is in one of `froms`; True if this call did."""
+    """Record `outcome` if the refund is in one of `froms`; True if this call did.
+    `attempt` numbers a recovery attempt: an UNKNOWN then waits by the recovery schedule."""
     event_id = Refund.objects.values_list("event_id", flat=True).get(pk=refund_id)
     with transaction.atomic(durable=True):
         # The payment's row first, exclusively: the history row's foreign key takes a
@@ -59,7 +61,7 @@ def refund_record_outcome(
             froms=froms,
             pg_code=outcome.pg_code,
             pg_message=outcome.pg_message,
-            **_fields(outcome),
+            **_fields(outcome, attempt),
         )
         if moved is None:
             return False
@@ -158,7 +160,7 @@ def _take_back_commission(share: RefundLine) -> None:
     RefundLine.objects.filter(pk=share.pk).update(commission=part)
 
 
-def _fields(outcome: RefundOutcome) -> dict:
+def _fields(outcome: RefundOutcome, attempt: int | None) -> dict:
     fields = {"lease_until": None, "lease_owner": ""}
     if outcome.status == R.SUCCEEDED:
         fields |= {"pg_transaction_key": outcome.transaction_key[:64], "failure_code": ""}
@@ -168,6 +170,5 @@ def _fields(outcome: RefundOutcome) -> dict:
             "failure_message": outcome.pg_message[:255],
         }
     elif outcome.status == R.UNKNOWN:
-        pause = timedelta(seconds=settings.RECOVERY_FIRST_DELAY_SECONDS)
-        fields["next_attempt_at"] = timezone.now() + pause
+        fields |= next_attempt_fields(attempt)
     return fields

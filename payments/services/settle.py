@@ -189,11 +189,11 @@ def _outcome_fields(decision: Decision, attempt: int | None) -> dict:
             "failure_message": decision.pg_message[:255],
         }
     elif decision.action == Action.BACK_OFF:
-        fields |= _next_attempt(attempt)
+        fields |= next_attempt_fields(attempt)
     return fields
 
 
-def _next_attempt(attempt: int | None) -> dict:
+def next_attempt_fields(attempt: int | None) -> dict:
     """When recovery asks next: after the first delay, or by the recovery schedule
     (RECOVERY_BACKOFF_SECONDS, each pause jittered to 50-100 %)."""
     if attempt is None:

@@ -1,7 +1,9 @@
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
+import requests
 from django.db import connections
 from django.utils import timezone
 
@@ -88,3 +90,18 @@ def in_threads(count: int, workers: int, call):
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(run, range(count)))
+
+
+def window_key(sandbox, gateway: str, answer: dict) -> str:
+    """What the buyer's window hands the shop for its confirm."""
+    if gateway == "toss":
+        return sandbox.authorize(answer["orderId"], answer["amount"])
+    if gateway == "nicepay":
+        body = {"orderId": answer["orderId"], "amount": answer["amount"]}
+        return requests.post(
+            f"{sandbox.base}/sandbox/nicepay/authorize", json=body, timeout=5
+        ).json()["tid"]
+    tid = parse_qs(urlsplit(answer["redirectUrl"]).query)["tid"][0]
+    return requests.post(
+        f"{sandbox.base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
+    ).json()["pg_token"]

@@ -5,7 +5,6 @@ killed with -9 halfway, book every outbox row exactly once."""
 import signal
 import time
 import uuid
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -20,26 +19,12 @@ from members.models import Member
 from payments.models import OutboxMessage, PaymentEvent, PaymentOrder
 from tests.crash.stack import Stack
 from tests.factories import MemberFactory, ProductFactory
+from tests.payments.helpers import window_key
 from tests.processes import ready_celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 TOP_UP = 50000
-
-
-def window_key(sandbox, gateway: str, answer: dict) -> str:
-    """What the buyer's window hands the shop for its confirm."""
-    if gateway == "toss":
-        return sandbox.authorize(answer["orderId"], answer["amount"])
-    if gateway == "nicepay":
-        body = {"orderId": answer["orderId"], "amount": answer["amount"]}
-        return requests.post(
-            f"{sandbox.base}/sandbox/nicepay/authorize", json=body, timeout=5
-        ).json()["tid"]
-    tid = parse_qs(urlsplit(answer["redirectUrl"]).query)["tid"][0]
-    return requests.post(
-        f"{sandbox.base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
-    ).json()["pg_token"]
 
 
 class Buyer:

@@ -36,5 +36,6 @@ def test_the_periodic_tasks_run_their_services(member_client, settings):
         "already_done": 0,
     }
     assert tasks.recovery_scan() == 0
+    assert tasks.refund_recovery_scan() == 0
     product.refresh_from_db()
     assert product.stock == 3

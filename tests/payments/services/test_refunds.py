@@ -2,70 +2,20 @@
 through each PG, refused, lost, replayed, concurrent; and the cancel of an unpaid order."""
 
 import threading
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from rest_framework.test import APIClient
 
 from ledger import accounts
 from ledger.check import ledger_check
-from ledger.models import Account, JournalEntry
+from ledger.models import JournalEntry
 from payments.models import PaymentEvent, Refund, RefundHistory
-from payments.services.relay import relay_book_many, relay_claim
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory, SellerFactory, give_points
-from tests.payments.helpers import checkout, confirm, in_threads, point_gateway_at_sandbox
+from tests.payments.helpers import checkout, confirm, in_threads
+from tests.payments.refund_helpers import balance, cancel, paid, pg_cancelled, relay_all
 
 pytestmark = [pytest.mark.django_db]
-
-
-def cancel(client, order_id: str, body: dict | None = None, **headers):
-    return client.post(f"/api/v1/payments/{order_id}/cancel", body or {}, format="json", **headers)
-
-
-def window_key(sandbox, gateway: str, answer: dict) -> str:
-    """What the buyer's window hands the shop for its confirm."""
-    if gateway == "toss":
-        return sandbox.authorize(answer["orderId"], answer["amount"])
-    if gateway == "nicepay":
-        body = {"orderId": answer["orderId"], "amount": answer["amount"]}
-        return requests.post(
-            f"{sandbox.base}/sandbox/nicepay/authorize", json=body, timeout=5
-        ).json()["tid"]
-    tid = parse_qs(urlsplit(answer["redirectUrl"]).query)["tid"][0]
-    return requests.post(
-        f"{sandbox.base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
-    ).json()["pg_token"]
-
-
-def paid(client, sandbox, items, gateway="toss", points=0) -> PaymentEvent:
-    body = {
-        "gateway": gateway,
-        "items": [{"productId": p, "quantity": q} for p, q in items],
-        "pointsToUse": points,
-    }
-    answer = client.post("/api/v1/payments/checkout", body, format="json").json()
-    if answer["amount"]:
-        key = window_key(sandbox, gateway, answer)
-        done = confirm(client, answer["orderId"], key, answer["amount"])
-        assert done.json()["status"] == "SUCCESS", done.content
-    return PaymentEvent.objects.get(order_id=answer["orderId"])
-
-
-def relay_all() -> dict:
-    return relay_book_many(message_ids=relay_claim(owner="test", limit=1000))
-
-
-def balance(code: str) -> int:
-    account = Account.objects.filter(code=code).first()
-    return account.balance if account else 0
-
-
-@pytest.fixture
-def gateways(settings, sandbox):
-    for gateway in ("nicepay", "kakaopay"):
-        point_gateway_at_sandbox(settings, sandbox, gateway)
 
 
 @pytest.fixture
@@ -117,18 +67,6 @@ def test_a_partial_refund_by_items_then_the_rest(
     assert balance(accounts.COMMISSION) == 0
     assert balance(accounts.pg_receivable(gateway)) == 0
     assert ledger_check().ok
-
-
-def pg_cancelled(sandbox, event: PaymentEvent) -> list[int]:
-    """The cancels the PG's own record holds for the order, oldest first."""
-    url = f"{sandbox.base}/sandbox/{event.gateway}/payments/{event.order_id}"
-    record = requests.get(url, timeout=5).json()
-    if event.gateway == "toss":
-        return [c["cancelAmount"] for c in record.get("cancels") or []]
-    if event.gateway == "nicepay":
-        return [c["amount"] for c in record.get("cancels") or []]
-    actions = record.get("payment_action_details") or []
-    return [a["amount"] for a in actions if a["payment_action_type"] == "CANCEL"]
 
 
 def test_a_refund_of_money_only_leaves_the_stock_and_shares_it_among_the_lines(

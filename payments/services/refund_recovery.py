@@ -1,0 +1,130 @@
+"""Refund recovery: every refund whose cancel may or may not have happened ends known.
+
+Beat's scan (payments.tasks.refund_recovery_scan) leases the refunds that are due: UNKNOWN
+ones whose next attempt has come, and EXECUTING or REQUESTED ones unchanged for
+RECOVERY_STALE_EXECUTING_SECONDS (the process that held them died). For each:
+
+- REQUESTED: its cancel was never sent (the claim to send comes first); send it now.
+- otherwise ask the PG for the payment first, and look for our cancel among the PG's
+  cancels (each carries the refund's key in its reason or payload, or we know its
+  transaction key):
+  - found: SUCCEEDED;
+  - not found: the PG's own record proves the cancel did not happen, so it is sent
+    again, as the same request (same key; KakaoPay checks the balance just read), and
+    its answer recorded like the first;
+  - the PG cannot be asked: try later, by the recovery schedule; once the schedule is
+    spent, NEEDS_ATTENTION, for an operator.
+"""
+
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.models import Refund
+from payments.models import RefundStatus as R
+from payments.services.pg import PgRecord, pg_cancel, pg_lookup
+from payments.services.refund import CHECKS_BALANCE, refund_execute
+from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
+from payments.services.refund_settle import refund_record_outcome
+
+log = structlog.get_logger(__name__)
+
+IN_DOUBT = frozenset({R.REQUESTED, R.EXECUTING, R.UNKNOWN})
+
+
+def refund_recovery_claim(*, owner: str, limit: int, now: datetime | None = None) -> list[int]:
+    """Lease up to `limit` due refunds to `owner`; returns their ids."""
+    now = now or timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    stale = now - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
+    due = [
+        Q(status=R.UNKNOWN, next_attempt_at__lte=now),
+        Q(status=R.EXECUTING, updated_at__lte=stale),
+        Q(status=R.REQUESTED, updated_at__lte=stale),
+    ]
+    candidates: list[int] = []
+    for condition in due:  # one indexed query per status
+        room = limit - len(candidates)
+        if room > 0:
+            rows = Refund.objects.filter(condition, free).order_by("id")
+            candidates += list(rows.values_list("id", flat=True)[:room])
+    if not candidates:
+        return []
+    lease = now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    Refund.objects.filter(free, pk__in=candidates, status__in=IN_DOUBT).update(
+        lease_until=lease, lease_owner=owner
+    )
+    return list(
+        Refund.objects.filter(pk__in=candidates, lease_owner=owner, lease_until=lease)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def refund_recover_many(*, refund_ids: list[int], owner: str, actor: str = "worker") -> None:
+    for refund_id in refund_ids:
+        refund_recover(refund_id=refund_id, owner=owner, actor=actor)
+
+
+def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
+    """One recovery attempt on a refund this owner leased; the refund's status after it."""
+    refund = Refund.objects.select_related("event").get(pk=refund_id)
+    if refund.lease_owner != owner or refund.status not in IN_DOUBT:
+        return refund.status
+    if refund.status == R.REQUESTED:
+        _release(refund, owner)
+        return refund_execute(refund_id=refund_id, actor=actor).status
+    attempt = refund.retry_count + 1
+    outcome = _look_then_settle(refund)
+    if outcome.status == R.UNKNOWN and attempt >= len(settings.RECOVERY_BACKOFF_SECONDS):
+        outcome = RefundOutcome(
+            R.NEEDS_ATTENTION, "RECOVERY_BUDGET_SPENT", outcome.pg_code, outcome.pg_message
+        )
+    if not refund_record_outcome(
+        refund_id=refund_id,
+        outcome=outcome,
+        actor=actor,
+        froms={R.EXECUTING, R.UNKNOWN},
+        attempt=attempt,
+    ):
+        _release(refund, owner)
+    log.info("refund_recovery", refund_id=refund_id, status=outcome.status, reason=outcome.reason)
+    return Refund.objects.values_list("status", flat=True).get(pk=refund_id)
+
+
+def _look_then_settle(refund: Refund) -> RefundOutcome:
+    looked = pg_lookup(refund.event)
+    if not isinstance(looked.record, PgRecord):
+        return RefundOutcome(R.UNKNOWN, "PG_NO_ANSWER", looked.code, looked.message)
+    found = refund_find_cancel(refund, looked.record)
+    if found is not None:
+        return RefundOutcome(R.SUCCEEDED, "PG_CANCEL_FOUND", transaction_key=found)
+    # Not in the PG's record: it did not happen. The same request again.
+    expected = looked.record.balance_amount if refund.event.gateway in CHECKS_BALANCE else None
+    answer = pg_cancel(
+        refund.event,
+        payment_key=refund.event.payment_key,
+        amount=refund.pg_amount,
+        reason=refund.reason,
+        idempotency_key=refund.pg_idempotency_key,
+        expected_balance=expected,
+    )
+    return decide_refund_answer(answer)
+
+
+def refund_find_cancel(refund: Refund, record: PgRecord) -> str | None:
+    """The transaction key of our cancel in the PG's record, or None if it is not there."""
+    for cancel in record.cancels:
+        ours = refund.pg_idempotency_key in cancel.note or (
+            refund.pg_transaction_key and cancel.transaction_key == refund.pg_transaction_key
+        )
+        if ours and cancel.amount == refund.pg_amount:
+            return cancel.transaction_key or refund.pg_transaction_key or "found"
+    return None
+
+
+def _release(refund: Refund, owner: str) -> None:
+    Refund.objects.filter(pk=refund.pk, lease_owner=owner).update(lease_until=None, lease_owner="")
