@@ -10,6 +10,7 @@ It calls the same services as the API. The window it opens is the sandbox's
 with its JS SDK instead.
 """
 
+from contextlib import suppress
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from rest_framework.exceptions import ValidationError
 from config.api.errors import http_status_of
 from config.errors import DomainError
 from payments.inputs import CheckoutInput, ConfirmInput, form_integer, validated
+from payments.services.cancel import payment_cancel_unpaid
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import payment_confirm
 from products.selectors import product_list
@@ -111,7 +113,7 @@ def _window_params(event, pg_config: dict) -> dict:
         "amount": event.total_amount,
         "orderName": event.order_name,
         "successUrl": settings.SHOP_SUCCESS_URL,
-        "failUrl": settings.SHOP_FAIL_URL,
+        "failUrl": f"{settings.SHOP_FAIL_URL}?{urlencode({'orderId': event.order_id})}",
         "status": event.status,
         "pointsUsed": event.points_used,
     }
@@ -144,7 +146,16 @@ def shop_payment_success(request):
 
 @require_GET
 def shop_payment_fail(request):
+    """The window gave up (the buyer closed it, or the card was refused): the order can no
+    longer be paid, so its stock and points go back now rather than at its expiry. The
+    orderId is in the failUrl the shop gave the window, whether or not the PG adds its
+    own (Toss's is not documented for a buyer's cancel)."""
     message = request.GET.get("message", "결제가 취소되었습니다.")[:200]
+    order_id = request.GET.get("orderId", "")
+    if request.user.is_authenticated and order_id:
+        # Not this buyer's, or paid or being paid: nothing to give back here.
+        with suppress(DomainError):
+            payment_cancel_unpaid(buyer=request.user, order_id=order_id)
     return _result(request, "결제 취소", message)
 
 

@@ -35,9 +35,7 @@ def payment_cancel(
     idempotency: IdempotencyKey | None = None,
 ) -> tuple[dict, bool]:
     """(the answer, whether the refund's outcome is still unknown)."""
-    event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
-    if event is None:
-        raise DomainError("NOT_FOUND", "No such order.")
+    event = _buyers(buyer, order_id)
     if event.status == S.NOT_STARTED:
         return _cancel_unpaid(event), False
 
@@ -82,6 +80,22 @@ def refund_answer(refund: Refund) -> dict:
             "status": refund.status,
         },
     }
+
+
+def payment_cancel_unpaid(*, buyer, order_id: str) -> dict:
+    """Only the cancel of an unpaid order (the shop's fail page: a GET must never refund);
+    INVALID_STATE for an order that is paid or being paid."""
+    event = _buyers(buyer, order_id)
+    if event.status not in (S.NOT_STARTED, S.FAILURE):
+        raise DomainError("INVALID_STATE", f"The order is {event.status}.", status=event.status)
+    return _cancel_unpaid(event)
+
+
+def _buyers(buyer, order_id: str) -> PaymentEvent:
+    event = PaymentEvent.objects.filter(buyer=buyer, order_id=order_id).first()
+    if event is None:
+        raise DomainError("NOT_FOUND", "No such order.")
+    return event
 
 
 def _cancel_unpaid(event: PaymentEvent) -> dict:

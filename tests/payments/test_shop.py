@@ -7,7 +7,9 @@ import pytest
 import requests
 
 from payments.models import PaymentEvent
+from products.models import Product
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory, give_points
+from tests.payments.refund_helpers import paid
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -51,7 +53,41 @@ def test_cancelling_in_the_window_lands_on_the_fail_page(client, sandbox, settin
 
     page = client.get(f"{back.path}?{back.query}")
     assert back.path == "/shop/payments/fail" and "결제 취소" in page.content.decode()
-    assert PaymentEvent.objects.get().status == "NOT_STARTED"
+    # The order can no longer be paid: its stock is back at once, not at its expiry.
+    event = PaymentEvent.objects.get()
+    assert (event.status, event.failure_code) == ("FAILURE", "BUYER_CANCELED")
+    assert Product.objects.get(pk=product.pk).stock == 3
+
+
+def test_the_fail_page_releases_only_the_buyers_own_unpaid_order(client):
+    buyer, stranger = MemberFactory(), MemberFactory()
+    product = ProductFactory(stock=5)
+    client.force_login(buyer)
+    client.post("/shop/buy", {"productId": product.id})
+    unpaid = PaymentEvent.objects.get()
+
+    client.force_login(stranger)
+    client.get("/shop/payments/fail", {"orderId": unpaid.order_id})
+    assert PaymentEvent.objects.get(pk=unpaid.pk).status == "NOT_STARTED"
+
+    # A PG that adds no orderId of its own: the one in the shop's failUrl is enough.
+    client.force_login(buyer)
+    query = {"orderId": unpaid.order_id, "code": "PAY_PROCESS_CANCELED"}
+    page = client.get("/shop/payments/fail", query)
+    assert page.status_code == 200
+    assert PaymentEvent.objects.get(pk=unpaid.pk).status == "FAILURE"
+    assert Product.objects.get(pk=product.pk).stock == 5
+
+
+def test_the_fail_page_never_refunds_a_paid_order(client, member, member_client, sandbox):
+    product = ProductFactory(price=5000, stock=5)
+    event = paid(member_client, sandbox, [(product.id, 1)])
+    client.force_login(member)
+
+    assert client.get("/shop/payments/fail", {"orderId": event.order_id}).status_code == 200
+
+    assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
+    assert sandbox.requests_for(event.order_id, "cancel") == []
 
 
 def test_buying_needs_a_login_and_valid_input(client):
