@@ -8,12 +8,15 @@ and without the approval behind them, answers lost after the approval, latency s
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
 the Celery worker at random moments and restarts them. The client behaves like a real
 shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
-Then the faults stop, recovery runs, the relay books every success, and every invariant
-of docs/design.md (1 to 4, 6, and the books' 10 and 11) is checked against the
-sandboxes' own records and `manage.py ledger_check`.
+A quarter of the paid orders are then refunded (in full, by one unit, or by an amount),
+each with its own Idempotency-Key, while the PGs time out, fail and lose answers on
+cancel too. Then the faults stop, recovery runs, the relay books every success and every
+refund, and every invariant of docs/design.md (1 to 4, 6, refunds' 9, and the books' 10
+and 11) is checked against the sandboxes' own records and `manage.py ledger_check`.
 """
 
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -33,6 +36,7 @@ from payments.models import (
     PaymentEvent,
     PaymentHistory,
     PaymentOrder,
+    Refund,
 )
 from products.models import Product
 from tests.crash.stack import TIMINGS, Stack
@@ -42,7 +46,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 PAYMENTS = 200
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "PARTIAL_CANCELED"}
-HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", "SUCCESS"}
+PAID = {"SUCCESS", "PARTIAL_CANCELED", "CANCELED"}
+HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", *PAID}
+REFUNDS_IN_DOUBT = {"REQUESTED", "EXECUTING", "UNKNOWN"}
 GATEWAYS = ("toss", "nicepay", "kakaopay")
 SEED_POINTS = 1_000_000  # every member's points before the load (more than it can spend)
 # Each PG's way of failing; rates per call. Latency spikes come on top.
@@ -135,10 +141,42 @@ FAULTS = [
         "errorCode": "-500",
         "httpStatus": 500,
     },
+    # Cancels: the answer lost after the PG cancelled, lost before it did, and 5xx.
+    *(
+        {"gateway": g, "operation": "cancel", "rate": 0.08, "dropResponseAfterCommit": True}
+        for g in GATEWAYS
+    ),
+    *(
+        {"gateway": g, "operation": "cancel", "rate": 0.06, "timeout": True, "holdSeconds": 3}
+        for g in GATEWAYS
+    ),
+    {
+        "gateway": "toss",
+        "operation": "cancel",
+        "rate": 0.06,
+        "timeout": True,
+        "commit": True,
+        "holdSeconds": 3,
+    },
+    {"gateway": "toss", "operation": "cancel", "rate": 0.05, "errorCode": "FAILED_REFUND_PROCESS"},
+    {"gateway": "nicepay", "operation": "cancel", "rate": 0.05, "errorCode": "A299"},
+    {
+        "gateway": "kakaopay",
+        "operation": "cancel",
+        "rate": 0.05,
+        "errorCode": "-500",
+        "httpStatus": 500,
+    },
     *({"gateway": g, "operation": "*", "rate": 0.10, "latencyMs": [300, 1200]} for g in GATEWAYS),
 ]
-# What each sandbox calls an approved payment.
+# What each sandbox calls an approved payment, partly refunded, refunded in full.
 APPROVED = {"toss": {"DONE"}, "nicepay": {"paid"}, "kakaopay": {"SUCCESS_PAYMENT"}}
+PARTLY = {
+    "toss": "PARTIAL_CANCELED",
+    "nicepay": "partialCancelled",
+    "kakaopay": "PART_CANCEL_PAYMENT",
+}
+FULLY = {"toss": "CANCELED", "nicepay": "cancelled", "kakaopay": "CANCEL_PAYMENT"}
 
 
 class Shop:
@@ -168,7 +206,7 @@ class Shop:
                 last = f"{response.status_code} {response.text[:200]}"
             except requests.RequestException as exc:
                 last = repr(exc)[:200]
-            self.lost[path] += 1
+            self.lost[re.sub(r"/payments/[^/]+/cancel$", "/payments/{orderId}/cancel", path)] += 1
             time.sleep(0.25)
         raise AssertionError(f"{path} never answered; last: {last}")
 
@@ -223,6 +261,40 @@ class Shop:
         # Every other confirm is asynchronous: 202 at once, a worker calls the PG.
         headers = {"Prefer": "respond-async"} if i % 2 else None
         self.call("/api/v1/payments/confirm", token, confirm, headers)
+        if i % 4 == 3:
+            self.refund(i, token, answer["orderId"], body, rng)
+
+    def refund(self, i: int, token: str, order_id: str, cart: dict, rng: random.Random) -> None:
+        """Once the order is paid: in full, one unit, or part of its amount (a third each)."""
+        if self.outcome(order_id, token) != "SUCCESS":
+            return
+        kind = (i // 4) % 3
+        if kind == 1 and cart.get("items"):
+            body = {"items": [{"productId": cart["items"][0]["productId"], "quantity": 1}]}
+        elif kind == 2:
+            body = {"amount": rng.randint(1, 900)}
+        else:
+            body = {}
+        body["reason"] = f"crash test {i}"
+        key = {"Idempotency-Key": f"refund-{i}"}
+        self.call(f"/api/v1/payments/{order_id}/cancel", token, body, key)
+
+    def outcome(self, order_id: str, token: str) -> str | None:
+        """The payment's status once the confirm settled it (None if it never did)."""
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(
+                    f"{self.stack.base}/api/v1/payments/{order_id}",
+                    timeout=15,
+                    headers={"Authorization": f"Token {token}", "Prefer": "wait=5"},
+                )
+                if response.ok and response.json()["status"] not in ("EXECUTING", "UNKNOWN"):
+                    return response.json()["status"]
+            except requests.RequestException:
+                self.lost["/api/v1/payments/{orderId}"] += 1
+            time.sleep(0.25)
+        return None
 
 
 def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox):
@@ -308,7 +380,9 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox)
         f"books complete {booked_seconds:.1f} s after that; "
         f"top-ups {sum(e.purpose == 'POINT_CHARGE' for e in events)}, "
         f"paid partly with points {sum(e.points_used > 0 and e.total_amount > 0 for e in events)}, "
-        f"wholly {sum(e.points_used > 0 and e.total_amount == 0 for e in events)}"
+        f"wholly {sum(e.points_used > 0 and e.total_amount == 0 for e in events)}; "
+        f"refunds {dict(Counter(Refund.objects.values_list('status', flat=True)))}, "
+        f"recovered {Refund.objects.filter(history__actor='worker').distinct().count()}"
     )
 
     # A KakaoPay ready that failed fails its payment; the shop's retry makes a new one.
@@ -353,9 +427,13 @@ def check_books(events, members) -> None:
     assert all(n == 1 for n in entries.values())
     for event in events:
         paid = "TOP_UP_PAID" if event.purpose == "POINT_CHARGE" else "GOODS_PAID"
-        assert entries[(paid, event.order_id)] == (event.status == "SUCCESS"), event.order_id
-        if event.status == "SUCCESS":
-            assert event.outbox.get(kind="LEDGER").status == "DONE"
+        assert entries[(paid, event.order_id)] == (event.status in PAID), event.order_id
+        if event.status in PAID:
+            assert event.outbox.get(kind="LEDGER", ref="").status == "DONE"
+        refunded = "TOP_UP_REFUNDED" if event.purpose == "POINT_CHARGE" else "GOODS_REFUNDED"
+        for refund in event.refunds.all():
+            booked = entries[(refunded, refund.reference)]
+            assert booked == (refund.status == "SUCCEEDED"), (event.order_id, refund.pk)
         spent = event.points_used > 0
         assert entries[("POINTS_SPENT", event.order_id)] == spent, event.order_id
         given_back = spent and event.status == "FAILURE"
@@ -363,11 +441,14 @@ def check_books(events, members) -> None:
     for member in Member.objects.filter(pk__in=[m.pk for m in members]):
         mine = [e for e in events if e.buyer_id == member.pk]
         credited = sum(
-            e.total_amount for e in mine if e.purpose == "POINT_CHARGE" and e.status == "SUCCESS"
+            e.total_amount for e in mine if e.purpose == "POINT_CHARGE" and e.status in PAID
         )
         spent = sum(e.points_used for e in mine)
         given_back = sum(e.points_used for e in mine if e.status == "FAILURE")
-        assert member.point_balance == SEED_POINTS + credited - spent + given_back >= 0
+        given_back += sum(e.points_refunded for e in mine)
+        taken_back = sum(e.canceled_amount for e in mine if e.purpose == "POINT_CHARGE")
+        balance = SEED_POINTS + credited - spent + given_back - taken_back
+        assert member.point_balance == balance >= 0, member.pk
     call_command("ledger_check")  # exits 1 (CommandError) if the books do not balance
 
 
@@ -376,33 +457,41 @@ def wait_until_converged(timeout: float) -> float:
     while time.monotonic() < deadline:
         open_payments = PaymentEvent.objects.exclude(status__in=TERMINAL).count()
         owed = CompensationJob.objects.filter(status="PROCESSING").count()
-        if not open_payments and not owed:
+        doubt = Refund.objects.filter(status__in=REFUNDS_IN_DOUBT).count()
+        if not open_payments and not owed and not doubt:
             return time.monotonic()
         time.sleep(0.1)
     stuck = list(
         PaymentEvent.objects.exclude(status__in=TERMINAL).values_list("order_id", "status")[:10]
     )
-    raise AssertionError(f"not converged after {timeout} s: {stuck}")
+    refunds = list(
+        Refund.objects.filter(status__in=REFUNDS_IN_DOUBT).values_list("pk", "status")[:10]
+    )
+    raise AssertionError(f"not converged after {timeout} s: {stuck} refunds {refunds}")
 
 
 def check_invariants(events, records, initial) -> None:
     by_key = {(e.gateway, e.payment_key): e for e in events if e.payment_key}
     # 1. Every payment the PG approved is SUCCESS here; nothing is SUCCESS the PG did not
     #    approve for that exact amount.
+    #    Refunded at the PG, partly or in full, is refunded here (or, in full, a payment
+    #    approved for another amount that we cancelled: FAILURE).
     for (gateway, key), record in records.items():
-        if record["status"] in APPROVED[gateway]:
-            event = by_key.get((gateway, key))
-            assert event is not None and event.status == "SUCCESS", (
-                gateway,
-                key,
-                record["status"],
-            )
+        event = by_key.get((gateway, key))
+        expected = {"SUCCESS"} if record["status"] in APPROVED[gateway] else None
+        if record["status"] == PARTLY[gateway]:
+            expected = {"PARTIAL_CANCELED"}
+        elif record["status"] == FULLY[gateway]:
+            expected = {"CANCELED", "PARTIAL_CANCELED", "FAILURE"}  # all PG money, points left
+        if expected:
+            assert event is not None and event.status in expected, (gateway, key, record["status"])
     for event in events:
         if event.total_amount == 0:  # paid wholly with points: the PG never saw it
-            assert event.payment_key is None and event.status == "SUCCESS", event.order_id
-        elif event.status == "SUCCESS":
+            assert event.payment_key is None and event.status in PAID, event.order_id
+        elif event.status in PAID:
             record = records[(event.gateway, event.payment_key)]
-            assert record["status"] in APPROVED[event.gateway], (event.order_id, record["status"])
+            known = APPROVED[event.gateway] | {PARTLY[event.gateway], FULLY[event.gateway]}
+            assert record["status"] in known, (event.order_id, record["status"])
             assert _amount(event.gateway, record) == event.total_amount
     # 2. Nothing approved twice; every confirm of a payment used its one key.
     assert all(r["sandbox"]["approvals"] <= 1 for r in records.values())
@@ -413,7 +502,7 @@ def check_invariants(events, records, initial) -> None:
     # 3. Stock: initial = current + what live payments hold; never negative.
     for product in Product.objects.filter(pk__in=initial):
         held = sum(
-            line.quantity
+            line.quantity - line.canceled_quantity
             for line in PaymentOrder.objects.filter(product=product).select_related("event")
             if line.event.status in HELD
         )
@@ -444,6 +533,40 @@ def check_invariants(events, records, initial) -> None:
             chain,
         )
         assert chain[-1][1] == event.status
+    check_refunds(events, records)
+
+
+def check_refunds(events, records) -> None:
+    """9. Per payment, what our SUCCEEDED refunds gave back at the PG is what the PG's own
+    record cancelled, never more than was paid, and every cancel at the PG is one of our
+    refunds, once (its key is in the cancel's reason or payload)."""
+    assert not Refund.objects.filter(status__in=REFUNDS_IN_DOUBT | {"NEEDS_ATTENTION"}).exists()
+    for event in events:
+        refunds = list(Refund.objects.filter(event=event, status="SUCCEEDED"))
+        pg_refunded = sum(r.pg_amount for r in refunds)
+        assert event.canceled_amount == pg_refunded <= event.total_amount, event.order_id
+        assert event.points_refunded == sum(r.points_amount for r in refunds) <= event.points_used
+        assert event.refund_reserved == event.points_refund_reserved == 0, event.order_id
+        if not event.payment_key or event.status == "FAILURE":
+            continue
+        cancels = _cancels(event.gateway, records[(event.gateway, event.payment_key)])
+        assert sum(amount for amount, _ in cancels) == pg_refunded, (event.order_id, cancels)
+        ours = [r.pg_idempotency_key for r in refunds if r.pg_amount]
+        matched = sorted(key for key in ours for _, note in cancels if key in note)
+        assert matched == sorted(ours) and len(cancels) == len(ours), (event.order_id, cancels)
+
+
+def _cancels(gateway: str, record: dict) -> list[tuple[int, str]]:
+    """(amount, reason or payload) of each cancel in a PG's record of a payment."""
+    if gateway == "toss":
+        return [(c["cancelAmount"], c["cancelReason"]) for c in record.get("cancels") or []]
+    if gateway == "nicepay":
+        return [(c["amount"], c["reason"]) for c in record.get("cancels") or []]
+    return [
+        (a["amount"], a.get("payload") or "")
+        for a in record.get("payment_action_details") or []
+        if a["payment_action_type"] == "CANCEL"
+    ]
 
 
 def _amount(gateway: str, record: dict) -> int:
