@@ -40,6 +40,17 @@ OUTBOX_BOOKINGS = Counter(
     ["result"],
 )
 
+REFUNDS = Counter(
+    "payment_refunds_total",
+    "Refund outcomes recorded, by gateway and status (SUCCEEDED, FAILED, UNKNOWN, NEEDS_ATTENTION)",
+    ["gateway", "status"],
+)
+REFUNDED_WON = Counter(
+    "payment_refunded_won_total",
+    "Won given back by SUCCEEDED refunds, at the PG and as points",
+    ["gateway"],
+)
+
 
 # (metric, key in payment_operations_summary, help): one number each, read at scrape time.
 SUMMARY_GAUGES = [
@@ -68,6 +79,11 @@ SUMMARY_GAUGES = [
         "payment_outbox_parked",
         "outbox_parked",
         "Ledger bookings that failed OUTBOX_MAX_ATTEMPTS times and wait for an operator",
+    ),
+    (
+        "payment_refunds_in_doubt",
+        "refunds_in_doubt",
+        "Refunds REQUESTED, EXECUTING or UNKNOWN over PAYMENT_STUCK_SECONDS, and NEEDS_ATTENTION",
     ),
 ]
 

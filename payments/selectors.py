@@ -11,6 +11,7 @@ from payments.models import (
     PaymentHistory,
     PaymentStatus,
     Refund,
+    RefundStatus,
     WebhookEvent,
 )
 
@@ -86,7 +87,23 @@ def payment_operations_summary(*, now=None) -> dict:
         "outbox_parked": OutboxMessage.objects.filter(
             kind=OutboxMessage.Kind.LEDGER, status=OutboxMessage.Status.PARKED
         ).count(),
+        "refunds_in_doubt": _refunds_in_doubt(stuck_before=stuck_before),
     }
+
+
+# Refunds whose outcome is still open (their money stays reserved meanwhile): in doubt
+# once unchanged for PAYMENT_STUCK_SECONDS, as refund recovery should have settled them.
+REFUND_PENDING_STATUSES = [RefundStatus.REQUESTED, RefundStatus.EXECUTING, RefundStatus.UNKNOWN]
+
+
+def _refunds_in_doubt(*, stuck_before) -> int:
+    """Refunds REQUESTED, EXECUTING or UNKNOWN unchanged since `stuck_before`, plus every
+    NEEDS_ATTENTION one (recovery gave up on it, whatever its age). Two counts, each a
+    range of the (status, updated_at) index, where one OR of both may scan the table."""
+    pending = Refund.objects.filter(
+        status__in=REFUND_PENDING_STATUSES, updated_at__lte=stuck_before
+    ).count()
+    return pending + Refund.objects.filter(status=RefundStatus.NEEDS_ATTENTION).count()
 
 
 def payment_finished_recently(*, hours: int = 1, now=None) -> dict[str, int]:

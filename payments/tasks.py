@@ -13,6 +13,7 @@ from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
 from payments.services.recovery import new_lease_owner, recovery_attempt_many, recovery_claim
+from payments.services.refund import refund_execute
 from payments.services.refund_recovery import refund_recover_many, refund_recovery_claim
 from payments.services.relay import relay_book_many, relay_claim
 from payments.services.webhooks import webhook_process, webhook_redrive
@@ -67,6 +68,12 @@ def refund_recovery_scan() -> int:
 @shared_task(name="payments.recover_refunds")
 def recover_refunds(refund_ids: list[int], owner: str) -> None:
     refund_recover_many(refund_ids=refund_ids, owner=owner, actor="worker")
+
+
+@shared_task(name=queue.EXECUTE_REFUND)
+def execute_refund(refund_id: int) -> str:
+    """A refund the system decided on (a false failure's): send it to the PG."""
+    return refund_execute(refund_id=refund_id, actor="system").status
 
 
 @shared_task(name="payments.compensation_scan")

@@ -19,7 +19,8 @@ from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.services.decisions import Action, Decision
 from payments.services.idempotency import IdempotencyKey, idempotent_create
-from payments.services.refund import refund_execute, refund_request
+from payments.services.refund import refund_execute
+from payments.services.refund_request import refund_request
 from payments.services.settle import payment_record_outcome
 
 BUYER = "buyer"

@@ -39,6 +39,9 @@ class Action(StrEnum):
     VERIFY_DECLINE = "VERIFY_DECLINE"
     LEAVE = "LEAVE"
     RECHECK = "RECHECK"
+    # A finished payment: compare it with the PG's record (a cancel made in its dashboard,
+    # an approval of a payment we failed).
+    COMPARE = "COMPARE"
 
 
 # The actions that are recorded as the payment's status, and the status each records.
@@ -283,13 +286,17 @@ def decide_webhook(status: str | None, *, confirm_in_flight: bool) -> Decision:
     -----------------------------------+---------------------------------------------
     none with that orderId             | LEAVE (ignored)
     EXECUTING, its confirm still going | LEAVE: that request records the outcome
-    final, or NEEDS_ATTENTION          | LEAVE: a notice cannot change an outcome
+    SUCCESS, PARTIAL_CANCELED, FAILURE | COMPARE with the PG's record: a cancel made in
+                                       |   its dashboard, a failure it approved
+    CANCELED, NEEDS_ATTENTION          | LEAVE: nothing a notice can add
     UNKNOWN, or EXECUTING gone stale   | RECHECK through recovery, under its lease
     """
     if status is None:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note="no such payment here")
     if confirm_in_flight:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note="confirm in flight")
+    if status in (S.SUCCESS, S.PARTIAL_CANCELED, S.FAILURE):
+        return Decision(Action.COMPARE, "WEBHOOK")
     if status not in RECOVERABLE:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note=f"payment is {status}")
     return Decision(Action.RECHECK, "WEBHOOK")

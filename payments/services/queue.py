@@ -2,7 +2,8 @@
 
 Services never import payments.tasks: the tasks call the services, so an import the
 other way would be a cycle. A lost enqueue costs only time: every task queued from here
-has a relay or re-drive that queues it again (the confirm relay, the webhook re-drive).
+has a relay or re-drive that queues it again (the confirm relay, the webhook re-drive,
+refund recovery for a refund left REQUESTED).
 """
 
 import structlog
@@ -14,6 +15,7 @@ log = structlog.get_logger(__name__)
 # The names payments/tasks.py registers (tests/payments/test_tasks.py checks they exist).
 CONFIRM_PAYMENT = "payments.confirm_payment"
 PROCESS_WEBHOOK = "payments.process_webhook"
+EXECUTE_REFUND = "payments.execute_refund"
 
 
 def enqueue(task: str, *args) -> None:

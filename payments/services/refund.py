@@ -1,99 +1,22 @@
-"""Refunds: giving back all or part of a paid order, through the PG, never twice.
+"""Sending a refund: the PG call and its outcome, never twice.
 
-    refund = refund_request(event=e, actor="buyer", items=[(product_id, 2)], reason="...")
     refund = refund_execute(refund_id=refund.pk, actor="buyer")
 
-1. refund_request plans the refund (which lines give back how much money and how many
-   units) and, in one short transaction, reserves it against the payment and its lines
-   with conditional UPDATEs and creates the Refund REQUESTED: two concurrent refunds can
-   never take more than was paid, however they interleave.
-2. refund_execute claims it (REQUESTED -> EXECUTING, a conditional UPDATE: one sender),
-   then, with no transaction open, cancels the PG's share at the PG with the refund's
-   own key, and records the outcome (payments.services.refund_settle).
-
-What is given back: the refund's value comes off what the PG charged first; points the
-order used are given back once the PG's share is all refunded (docs/refunds.md).
+A REQUESTED refund (payments.services.refund_request) is claimed (REQUESTED -> EXECUTING,
+a conditional UPDATE: one sender), then, with no transaction open, the PG's share is
+cancelled at the PG with the refund's own key, and the outcome recorded
+(payments.services.refund_settle).
 """
 
-from dataclasses import dataclass
-
-from django.db import transaction
-from django.db.models import F, Q
-
-from config.errors import DomainError
-from ledger.services import points_spend
-from payments.models import PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
-from payments.models import PaymentStatus as S
+from payments.models import Refund
 from payments.models import RefundStatus as R
-from payments.refund_states import refund_history, refund_transition
+from payments.refund_states import refund_transition
 from payments.services.pg import pg_cancel, pg_lookup
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
 
-REFUNDABLE = frozenset({S.SUCCESS, S.PARTIAL_CANCELED})
 # Gateways whose cancel checks the balance it expects (and so needs it looked up first).
 CHECKS_BALANCE = frozenset({"kakaopay"})
-
-
-@dataclass(frozen=True)
-class Share:
-    """What a refund takes of one line: money, and units back to stock."""
-
-    line_id: int
-    amount: int
-    quantity: int
-
-
-def refund_request(
-    *,
-    event: PaymentEvent,
-    actor: str,
-    reason: str,
-    items: list[tuple[int, int]] | None = None,
-    amount: int | None = None,
-    key: str,
-    save=None,
-) -> Refund:
-    """Reserve and create the refund (REQUESTED). `items` gives back those units (and
-    restocks them), `amount` money only, neither everything that is left. `save(refund)`
-    runs in the same transaction (the Idempotency-Key's answer)."""
-    if event.status not in REFUNDABLE:
-        raise DomainError(
-            "INVALID_STATE", f"A {event.status} payment cannot be refunded.", status=event.status
-        )
-    lines = list(PaymentOrder.objects.filter(event=event).order_by("id"))
-    shares, restock = _plan(event, lines, items, amount)
-    value = sum(share.amount for share in shares)
-    pg_left = event.total_amount - event.canceled_amount - event.refund_reserved
-    pg_amount = min(value, pg_left)
-    with transaction.atomic(durable=True):
-        _reserve(event, shares, pg_amount, value - pg_amount)
-        refund = Refund.objects.create(
-            event=event,
-            pg_amount=pg_amount,
-            points_amount=value - pg_amount,
-            restock=restock,
-            reason=reason[:200],
-            actor=actor,
-            pg_idempotency_key=key,
-        )
-        RefundLine.objects.bulk_create(
-            RefundLine(refund=refund, line_id=s.line_id, amount=s.amount, quantity=s.quantity)
-            for s in shares
-        )
-        refund_history(refund.pk, event.pk, "", R.REQUESTED, "REFUND_REQUESTED", actor)
-        if event.purpose == Purpose.POINT_CHARGE:
-            # The top-up's points come back out of the member's balance: held now, so
-            # they cannot be spent while the PG is asked (409 if already spent).
-            points_spend(
-                member_id=event.buyer_id,
-                points=pg_amount,
-                order_id=refund.reference,
-                kind="REFUND_POINTS_HELD",
-            )
-        if save is not None:
-            save(refund)
-    return refund
 
 
 def refund_execute(*, refund_id: int, actor: str) -> Refund:
@@ -103,8 +26,14 @@ def refund_execute(*, refund_id: int, actor: str) -> Refund:
         refund_id, to=R.EXECUTING, froms={R.REQUESTED}, reason="REFUND_SENT", actor=actor
     ):
         refund = Refund.objects.select_related("event").get(pk=refund_id)
+        outcome = _cancel_at_pg(refund)
+        if outcome.status == R.FAILED and refund.actor == "system":
+            # The system refunds what it must not keep: a refusal is for a person to solve.
+            outcome = RefundOutcome(
+                R.NEEDS_ATTENTION, "SYSTEM_REFUND_REFUSED", outcome.pg_code, outcome.pg_message
+            )
         refund_record_outcome(
-            refund_id=refund_id, outcome=_cancel_at_pg(refund), actor=actor, froms={R.EXECUTING}
+            refund_id=refund_id, outcome=outcome, actor=actor, froms={R.EXECUTING}
         )
     return Refund.objects.select_related("event").get(pk=refund_id)
 
@@ -130,111 +59,3 @@ def _cancel_at_pg(refund: Refund) -> RefundOutcome:
         expected_balance=expected,
     )
     return decide_refund_answer(answer)
-
-
-def _plan(
-    event: PaymentEvent,
-    lines: list[PaymentOrder],
-    items: list[tuple[int, int]] | None,
-    amount: int | None,
-) -> tuple[list[Share], bool]:
-    """The shares of each line, and whether stock goes back."""
-    if items:
-        if event.purpose != Purpose.GOODS:
-            raise DomainError("INVALID_REQUEST", "A top-up is refunded by amount, not by items.")
-        return _shares_of_items(lines, items), True
-    money_left = sum(line.amount - line.refund_claimed_amount for line in lines)
-    if amount is None:
-        shares = [
-            Share(line.pk, line.amount - line.refund_claimed_amount, _units_left(line))
-            for line in lines
-            if line.amount > line.refund_claimed_amount
-        ]
-        if not shares:
-            raise DomainError("INVALID_STATE", "Nothing is left to refund.")
-        return shares, event.purpose == Purpose.GOODS
-    if amount > money_left:
-        raise DomainError(
-            "REFUND_EXCEEDS_BALANCE",
-            f"{amount} is more than the {money_left} left to refund.",
-            balanceAmount=money_left,
-        )
-    return _shares_of_money(lines, amount, money_left), False
-
-
-def _shares_of_items(lines: list[PaymentOrder], items: list[tuple[int, int]]) -> list[Share]:
-    wanted: dict[int, int] = {}
-    for product_id, quantity in items:
-        wanted[product_id] = wanted.get(product_id, 0) + quantity
-    by_product = {line.product_id: line for line in lines}
-    shares = []
-    for product_id, quantity in sorted(wanted.items()):
-        line = by_product.get(product_id)
-        if line is None:
-            message = f"Product {product_id} is not in this order."
-            raise DomainError("INVALID_REQUEST", message, productId=product_id)
-        left = _units_left(line)
-        if quantity > left:
-            raise DomainError(
-                "REFUND_EXCEEDS_BALANCE",
-                f"Only {left} of product {product_id} can still be refunded.",
-                productId=product_id,
-                quantityLeft=left,
-            )
-        # The line's last units take what is left of its money (a refund of money only
-        # may have taken some of it before).
-        money = line.amount - line.refund_claimed_amount
-        part = money if quantity == left else min(money, line.amount // line.quantity * quantity)
-        shares.append(Share(line.pk, part, quantity))
-    if not any(share.amount for share in shares):
-        raise DomainError("INVALID_STATE", "The money of these units was refunded already.")
-    return [share for share in shares if share.amount or share.quantity]
-
-
-def _shares_of_money(lines: list[PaymentOrder], amount: int, money_left: int) -> list[Share]:
-    """`amount` shared among the lines in proportion to the money each has left, the
-    remainders (whole won) to the largest fractions, ties to the first line."""
-    left = {line.pk: line.amount - line.refund_claimed_amount for line in lines}
-    exact = {pk: amount * money / money_left for pk, money in left.items()}
-    parts = {pk: int(value) for pk, value in exact.items()}
-    short = amount - sum(parts.values())
-    for pk in sorted(left, key=lambda pk: (parts[pk] - exact[pk], pk))[:short]:
-        parts[pk] += 1
-    return [Share(pk, part, 0) for pk, part in parts.items() if part]
-
-
-def _units_left(line: PaymentOrder) -> int:
-    if line.product_id is None:
-        return 0
-    return line.quantity - line.canceled_quantity - line.refund_reserved_quantity
-
-
-def _reserve(event: PaymentEvent, shares: list[Share], pg_amount: int, points: int) -> None:
-    """Conditional UPDATEs that refuse to go past what was paid (the caller's transaction
-    rolls back on a refusal, and the refund is answered REFUND_EXCEEDS_BALANCE)."""
-    reserved = PaymentEvent.objects.filter(
-        Q(pk=event.pk, status__in=REFUNDABLE),
-        Q(canceled_amount__lte=F("total_amount") - F("refund_reserved") - pg_amount),
-        Q(points_refunded__lte=F("points_used") - F("points_refund_reserved") - points),
-    ).update(
-        refund_reserved=F("refund_reserved") + pg_amount,
-        points_refund_reserved=F("points_refund_reserved") + points,
-    )
-    if not reserved:
-        _exceeds()
-    for share in sorted(shares, key=lambda s: s.line_id):
-        if not PaymentOrder.objects.filter(
-            pk=share.line_id,
-            refund_claimed_amount__lte=F("amount") - share.amount,
-            canceled_quantity__lte=F("quantity") - F("refund_reserved_quantity") - share.quantity,
-        ).update(
-            refund_claimed_amount=F("refund_claimed_amount") + share.amount,
-            refund_reserved_quantity=F("refund_reserved_quantity") + share.quantity,
-        ):
-            _exceeds()
-
-
-def _exceeds():
-    raise DomainError(
-        "REFUND_EXCEEDS_BALANCE", "Another refund took part of this order first; nothing is left."
-    )

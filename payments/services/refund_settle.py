@@ -10,6 +10,9 @@ operator) records it here, in one transaction with its effects:
 - FAILED: the reservation is released (and a top-up's held points given back).
 - UNKNOWN: refund recovery asks the PG later (next_attempt_at).
 
+Once committed, each recorded outcome is counted (payment_refunds_total, and a success's
+won in payment_refunded_won_total).
+
 The stock goes back in the recording transaction itself, not through a later job as a
 failed payment's does: the refund's status change and the restock commit together, so
 they happen exactly once, and a failure of either (a deadlock) leaves the refund where it
@@ -21,13 +24,14 @@ from django.db import transaction
 from django.db.models import F, Sum
 
 from ledger.services import points_give_back
+from payments.metrics import REFUNDED_WON, REFUNDS
 from payments.models import OutboxMessage, PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
 from payments.services.refund_decisions import RefundOutcome
 from payments.services.settle import next_attempt_fields, payment_notify
-from payments.states import transition
+from payments.states import record_note, transition
 from products.services import stock_release
 
 log = structlog.get_logger(__name__)
@@ -72,6 +76,12 @@ def refund_record_outcome(
             refund_release(refund)
         transaction.on_commit(lambda: payment_notify(event_id))
     log.info("refund_outcome", refund_id=refund_id, status=outcome.status, reason=outcome.reason)
+    # Counted once committed, so a rolled-back recording (a deadlock: recorded again later)
+    # is never counted twice.
+    gateway = refund.event.gateway
+    REFUNDS.labels(gateway, outcome.status).inc()
+    if outcome.status == R.SUCCEEDED:
+        REFUNDED_WON.labels(gateway).inc(refund.amount)
     return True
 
 
@@ -97,6 +107,11 @@ def _refunded(refund: Refund, actor: str) -> None:
             quantities[product_id] = quantities.get(product_id, 0) + quantity
         stock_release(quantities=quantities)
     event = PaymentEvent.objects.get(pk=refund.event_id)
+    if event.status == S.FAILURE:
+        # A false failure's refund: nothing was sold or booked, so nothing moves but the
+        # money; the payment's timeline says why it was given back.
+        record_note(event.pk, reason="FALSE_FAILURE_REFUNDED", actor=actor)
+        return
     everything = (
         event.canceled_amount == event.total_amount and event.points_refunded == event.points_used
     )

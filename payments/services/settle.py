@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import CompensationJob, OutboxMessage, PaymentEvent
+from payments.models import CompensationJob, OutboxMessage, PaymentEvent, RefundStatus
 from payments.models import PaymentStatus as S
 from payments.services.decisions import (
     RECORDED,
@@ -39,6 +39,8 @@ from payments.services.decisions import (
     decide_after_decline_check,
 )
 from payments.services.pg import pg_cancel, pg_confirm, pg_lookup
+from payments.services.queue import EXECUTE_REFUND, enqueue
+from payments.services.refund_request import refund_request_false_failure
 from payments.services.stock_restore import compensation_close_unrun, compensation_restore_for
 from payments.states import transition
 
@@ -112,8 +114,11 @@ def payment_record_outcome(
                 _after_effects(event.pk, status, moved)
     except _AlreadyRestored:
         # Its stock is back on sale: turning it into a sale now could oversell. The PG
-        # holds money for it, so a person must refund it.
+        # holds money for it, so it is refunded in full, by itself.
         log.error("false_failure_after_restore", event_id=event.pk)
+        refund = refund_request_false_failure(event_id=event.pk)
+        if refund is not None and refund.status == RefundStatus.REQUESTED:
+            enqueue(EXECUTE_REFUND, refund.pk)
         moved = None
     if moved is None:
         if lease_owner:

@@ -23,9 +23,10 @@ from payments.metrics import WEBHOOKS_DROPPED
 from payments.models import PaymentEvent, WebhookEvent
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, decide_webhook
-from payments.services.pg import WebhookNotice, pg_read_webhook
+from payments.services.pg import PgRecord, WebhookNotice, pg_lookup, pg_read_webhook
 from payments.services.queue import PROCESS_WEBHOOK, enqueue
 from payments.services.recovery import recovery_claim, recovery_recheck
+from payments.services.refund_elsewhere import payment_sync_with_pg
 
 log = structlog.get_logger(__name__)
 
@@ -85,18 +86,29 @@ def webhook_process(*, webhook_id: int) -> str:
     stale = timezone.now() - timedelta(seconds=settings.RECOVERY_STALE_EXECUTING_SECONDS)
     in_flight = event is not None and event.status == S.EXECUTING and event.updated_at > stale
     decision = decide_webhook(event.status if event else None, confirm_in_flight=in_flight)
-    if decision.action != Action.RECHECK:
+    if decision.action not in (Action.RECHECK, Action.COMPARE):
         event_id = event.pk if event else None
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, decision.note, event_id)
     if _looked_at_lately(event.pk):
         note = "the PG was looked at lately for this payment"
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, note, event.pk)
+    if decision.action == Action.COMPARE:
+        return _compare(webhook_id, event)
     owner = f"webhook:{webhook_id}"
     if not recovery_claim(owner=owner, limit=1, order_id=event.order_id):
         note = "recovery is checking it"
         return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk)
     result = recovery_recheck(event_id=event.pk, owner=owner, actor="webhook")
     note = f"re-checked at the PG: {result.action} -> {result.status}" if result else "re-checked"
+    return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk, rechecked=True)
+
+
+def _compare(webhook_id: int, event: PaymentEvent) -> str:
+    answer = pg_lookup(event)
+    if not isinstance(answer.record, PgRecord):
+        note = f"the PG did not answer the look ({answer.code})"
+    else:
+        note = payment_sync_with_pg(event=event, record=answer.record, actor="webhook")
     return _finish(webhook_id, WebhookEvent.Status.PROCESSED, note, event.pk, rechecked=True)
 
 

@@ -52,4 +52,5 @@ def test_the_alerts_cover_what_operators_must_know():
         "LoadShed",
         "OutboxParked",
         "OutboxBacklog",
+        "RefundsInDoubt",
     }

@@ -19,7 +19,7 @@ def test_every_periodic_task_exists_and_expires_before_the_next_run():
 
 def test_every_task_a_service_queues_by_name_is_registered():
     app.loader.import_default_modules()
-    for name in (queue.CONFIRM_PAYMENT, queue.PROCESS_WEBHOOK):
+    for name in (queue.CONFIRM_PAYMENT, queue.PROCESS_WEBHOOK, queue.EXECUTE_REFUND):
         assert name in app.tasks, name
 
 

@@ -411,8 +411,7 @@ def test_restore_recheck_otherwise_the_failure_stands_and_the_stock_goes_back(ev
     [
         (None, False, "no such payment here"),
         ("EXECUTING", True, "confirm in flight"),
-        ("SUCCESS", False, "payment is SUCCESS"),
-        ("FAILURE", False, "payment is FAILURE"),
+        ("CANCELED", False, "payment is CANCELED"),
         ("NEEDS_ATTENTION", False, "payment is NEEDS_ATTENTION"),
     ],
 )
@@ -424,6 +423,11 @@ def test_a_webhook_is_ignored_where_it_cannot_change_anything(status, in_flight,
 @pytest.mark.parametrize("status", ["UNKNOWN", "EXECUTING"])
 def test_a_webhook_about_a_payment_in_doubt_makes_us_ask_the_pg(status):
     assert decide_webhook(status, confirm_in_flight=False).action == Action.RECHECK
+
+
+@pytest.mark.parametrize("status", ["SUCCESS", "PARTIAL_CANCELED", "FAILURE"])
+def test_a_webhook_about_a_finished_payment_compares_it_with_the_pg(status):
+    assert decide_webhook(status, confirm_in_flight=False).action == Action.COMPARE
 
 
 # --- the look a webhook prompted ------------------------------------------------------

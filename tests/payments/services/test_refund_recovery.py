@@ -7,10 +7,14 @@ import pytest
 from django.utils import timezone
 
 from payments.models import PaymentEvent, Refund
-from payments.services.refund import refund_request
+from payments.services.decisions import Action, Decision
+from payments.services.refund import refund_execute
 from payments.services.refund_recovery import refund_recover, refund_recovery_claim
+from payments.services.refund_request import refund_request
+from payments.services.settle import payment_record_outcome
 from products.models import Product
 from tests.factories import ProductFactory, SellerFactory
+from tests.payments.helpers import unknown_payment
 from tests.payments.refund_helpers import cancel, paid, pg_cancelled
 
 pytestmark = [pytest.mark.django_db]
@@ -154,3 +158,47 @@ def test_two_recoverers_never_hold_one_refund(member_client, sandbox, product):
     assert len(first) == 1 and second == []
     assert refund_recover(refund_id=first[0], owner="b") == "UNKNOWN"  # not b's: untouched
     assert refund_recover(refund_id=first[0], owner="a") == "SUCCEEDED"
+
+
+def test_a_false_failure_whose_stock_is_back_is_refunded_by_itself(
+    member_client, sandbox, product, json_log
+):
+    # The PG approved it; we never heard, recorded FAILURE, and sold its stock again.
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    failed = Decision(Action.FAILURE, "PG_NO_RECORD")
+    assert payment_record_outcome(event=event, decision=failed, actor="worker", froms={"UNKNOWN"})
+    assert Product.objects.get(pk=product.pk).stock == 10
+
+    approved = Decision(Action.SUCCESS, "PG_APPROVED")
+    assert not payment_record_outcome(
+        event=event, decision=approved, actor="webhook", froms={"FAILURE"}
+    )
+
+    refund = Refund.objects.get(event=event)
+    assert (refund.status, refund.actor, refund.pg_amount) == ("REQUESTED", "system", 5000)
+    assert refund_execute(refund_id=refund.pk, actor="system").status == "SUCCEEDED"
+    assert pg_cancelled(sandbox, event) == [5000]
+    event.refresh_from_db()
+    assert (event.status, event.canceled_amount, event.refund_reserved) == ("FAILURE", 5000, 0)
+    assert event.history.last().reason == "FALSE_FAILURE_REFUNDED"
+    assert Product.objects.get(pk=product.pk).stock == 10  # sold again, not restocked twice
+    # Found again (a second look at the PG): the same refund, nothing more.
+    assert not payment_record_outcome(
+        event=event, decision=approved, actor="webhook", froms={"FAILURE"}
+    )
+    assert Refund.objects.filter(event=event).count() == 1
+    assert pg_cancelled(sandbox, event) == [5000]
+
+
+def test_a_false_failures_refund_the_pg_refuses_needs_an_operator(member_client, sandbox, product):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    failed = Decision(Action.FAILURE, "PG_NO_RECORD")
+    assert payment_record_outcome(event=event, decision=failed, actor="worker", froms={"UNKNOWN"})
+    approved = Decision(Action.SUCCESS, "PG_APPROVED")
+    payment_record_outcome(event=event, decision=approved, actor="webhook", froms={"FAILURE"})
+    refund = Refund.objects.get(event=event)
+    sandbox.fault(operation="cancel", orderId=event.order_id, errorCode="NOT_CANCELABLE_PAYMENT")
+
+    assert refund_execute(refund_id=refund.pk, actor="system").status == "NEEDS_ATTENTION"
+    event.refresh_from_db()
+    assert event.refund_reserved == 5000  # held until a person decides

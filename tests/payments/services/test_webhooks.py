@@ -5,8 +5,11 @@ import time
 
 import pytest
 
-from payments.models import PaymentEvent, PaymentHistory, WebhookEvent
+from payments.models import PaymentEvent, PaymentHistory, Refund, WebhookEvent
+from payments.services.decisions import Action, Decision
+from payments.services.settle import payment_record_outcome
 from payments.services.webhooks import webhook_process, webhook_redrive
+from products.models import Product
 from tests.factories import ProductFactory
 from tests.payments.helpers import checkout, confirm, point_gateway_at_sandbox, unknown_payment
 
@@ -98,9 +101,10 @@ def test_out_of_order_notices_follow_the_pg_not_the_notice(client, member_client
     post(client, late_abort)
     status = webhook_process(webhook_id=WebhookEvent.objects.get(order_id=answer["orderId"]).pk)
 
-    assert status == "IGNORED"
+    # A finished payment is compared with the PG's record, which says it is approved.
+    assert status == "PROCESSED"
     assert PaymentEvent.objects.get(order_id=answer["orderId"]).status == "SUCCESS"
-    assert "payment is SUCCESS" in WebhookEvent.objects.get(order_id=answer["orderId"]).note
+    assert "in line with the PG" in WebhookEvent.objects.get(order_id=answer["orderId"]).note
 
 
 def test_a_notice_for_an_unknown_order_is_answered_200_and_dropped(client, sandbox):
@@ -241,3 +245,77 @@ def test_the_sandbox_delivers_to_the_endpoint(live_server, sandbox, member):
     assert (webhook.event_type, webhook.pg_status) == ("PAYMENT_STATUS_CHANGED", "DONE")
     deliveries = sandbox.deliveries(order_id)
     assert deliveries and deliveries[0]["attempts"][-1]["status"] == 200
+
+
+# --- cancels made in the PG's dashboard, seen through a notice ---------------------------
+
+
+def _paid(member_client, sandbox, product, quantity=2):
+    answer = checkout(member_client, [(product.id, quantity)]).json()
+    key = sandbox.authorize(answer["orderId"], 5000 * quantity)
+    assert confirm(member_client, answer["orderId"], key, 5000 * quantity).status_code == 200
+    return PaymentEvent.objects.get(order_id=answer["orderId"])
+
+
+def _notice_processed(client, sandbox, event) -> str:
+    post(client, toss_notice(sandbox, event.payment_key))
+    webhook = WebhookEvent.objects.filter(order_id=event.order_id).order_by("-id").first()
+    webhook_process(webhook_id=webhook.pk)
+    return WebhookEvent.objects.get(pk=webhook.pk).note
+
+
+def test_a_full_cancel_made_at_the_pg_refunds_the_whole_order(
+    client, member_client, sandbox, product
+):
+    event = _paid(member_client, sandbox, product)
+    assert sandbox.cancel(event.payment_key, {"cancelReason": "대시보드 취소"}).status_code == 200
+
+    note = _notice_processed(client, sandbox, event)
+
+    assert "1 cancel(s) made at the PG recorded" in note
+    event.refresh_from_db()
+    assert (event.status, event.canceled_amount) == ("CANCELED", 10000)
+    refund = Refund.objects.get(event=event)
+    assert (refund.actor, refund.status, refund.restock) == ("pg", "SUCCEEDED", True)
+    assert Product.objects.get(pk=product.pk).stock == 10
+    # The same notice again, or another look: nothing more.
+    PaymentEvent.objects.filter(pk=event.pk).update(status="PARTIAL_CANCELED")  # force a look
+    WebhookEvent.objects.update(rechecked=False)
+    _notice_processed(client, sandbox, event)
+    assert Refund.objects.filter(event=event).count() == 1
+
+
+def test_a_partial_cancel_made_at_the_pg_waits_for_an_operator_with_its_money_held(
+    client, member_client, sandbox, product
+):
+    event = _paid(member_client, sandbox, product)
+    body = {"cancelReason": "부분 취소", "cancelAmount": 3000}
+    assert sandbox.cancel(event.payment_key, body).status_code == 200
+
+    _notice_processed(client, sandbox, event)
+
+    refund = Refund.objects.get(event=event)
+    assert (refund.actor, refund.status, refund.pg_amount) == ("pg", "NEEDS_ATTENTION", 3000)
+    event.refresh_from_db()
+    assert (event.status, event.refund_reserved) == ("SUCCESS", 3000)
+    # What is left can still be refunded, and no more.
+    assert (
+        member_client.post(
+            f"/api/v1/payments/{event.order_id}/cancel", {"amount": 7001}, format="json"
+        ).status_code
+        == 409
+    )
+
+
+def test_a_failed_payment_the_pg_approved_is_refunded_once_its_stock_is_back(
+    client, member_client, sandbox, product
+):
+    event = unknown_payment(member_client, sandbox, product, dropResponseAfterCommit=True)
+    failed = Decision(Action.FAILURE, "PG_NO_RECORD")
+    assert payment_record_outcome(event=event, decision=failed, actor="worker", froms={"UNKNOWN"})
+
+    _notice_processed(client, sandbox, event)
+
+    refund = Refund.objects.get(event=event)
+    assert (refund.actor, refund.status, refund.pg_amount) == ("system", "REQUESTED", 5000)
+    assert PaymentEvent.objects.get(pk=event.pk).status == "FAILURE"

@@ -1,0 +1,43 @@
+"""Refunds for the admin's groups: both may see refunds, their lines and their history
+(payments/admin_refunds.py, and on a payment's page). Nobody gets an action on them yet:
+the operators' refund action is not built."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+VIEWERS = "payment viewers"
+OPERATORS = "payment operators"
+VIEW = [
+    ("payments", "view_refund"),
+    ("payments", "view_refundline"),
+    ("payments", "view_refundhistory"),
+]
+
+
+def _perms(apps, pairs):
+    Permission = apps.get_model("auth", "Permission")
+    return [
+        Permission.objects.get(content_type__app_label=app, codename=codename)
+        for app, codename in pairs
+    ]
+
+
+def grant(apps, schema_editor):
+    config = apps.get_app_config("payments")
+    config.models_module = True  # create_permissions skips configs without it
+    create_permissions(config, verbosity=0, apps=apps)
+    Group = apps.get_model("auth", "Group")
+    for name in (VIEWERS, OPERATORS):
+        Group.objects.get(name=name).permissions.add(*_perms(apps, VIEW))
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in (VIEWERS, OPERATORS):
+        Group.objects.get(name=name).permissions.remove(*_perms(apps, VIEW))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("payments", "0011_refunds")]
+
+    operations = [migrations.RunPython(grant, revoke)]
