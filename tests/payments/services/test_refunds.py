@@ -16,6 +16,7 @@ from tests.payments.helpers import checkout, confirm, in_threads
 from tests.payments.refund_helpers import balance, cancel, paid, pg_cancelled, relay_all
 
 pytestmark = [pytest.mark.django_db]
+GATEWAYS = ["toss", "nicepay", "kakaopay"]
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def product():
 # --- a paid order, through each PG ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("gateway", ["toss", "nicepay", "kakaopay"])
+@pytest.mark.parametrize("gateway", GATEWAYS)
 def test_a_partial_refund_by_items_then_the_rest(
     member_client, member, sandbox, gateways, product, gateway
 ):
@@ -88,10 +89,11 @@ def test_a_refund_of_money_only_leaves_the_stock_and_shares_it_among_the_lines(
     assert ledger_check().ok
 
 
+@pytest.mark.parametrize("gateway", GATEWAYS)
 def test_a_refund_beyond_what_is_left_is_refused_and_nothing_is_sent(
-    member_client, sandbox, product
+    member_client, sandbox, gateways, product, gateway
 ):
-    event = paid(member_client, sandbox, [(product.id, 2)])
+    event = paid(member_client, sandbox, [(product.id, 2)], gateway)
 
     too_much = cancel(member_client, event.order_id, {"amount": 10001})
     too_many = cancel(
@@ -136,11 +138,30 @@ def test_another_members_order_is_not_found(member_client, sandbox, product):
     assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
 
 
-def test_a_refund_the_pg_refuses_releases_what_it_reserved(member_client, sandbox, product):
-    event = paid(member_client, sandbox, [(product.id, 2)])
-    sandbox.fault(
-        operation="cancel", orderId=event.order_id, count=1, errorCode="NOT_CANCELABLE_PAYMENT"
-    )
+# Each PG's refusal of a cancel: Toss's code, NicePay's 취소 불가 거래, KakaoPay's -784.
+REFUSALS = {
+    "toss": {"errorCode": "NOT_CANCELABLE_PAYMENT"},
+    "nicepay": {"errorCode": "2014"},
+    "kakaopay": {"errorCode": "-784", "httpStatus": 400},
+}
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_a_refund_the_pg_refuses_releases_what_it_reserved(
+    member_client, sandbox, gateways, product, gateway
+):
+    event = paid(member_client, sandbox, [(product.id, 2)], gateway)
+    sandbox.http.put(
+        f"{sandbox.base}/sandbox/faults",
+        json={
+            "gateway": gateway,
+            "operation": "cancel",
+            "orderId": event.order_id,
+            "count": 1,
+            **REFUSALS[gateway],
+        },
+        timeout=5,
+    ).raise_for_status()
 
     refused = cancel(member_client, event.order_id, {"amount": 4000})
 
@@ -151,11 +172,22 @@ def test_a_refund_the_pg_refuses_releases_what_it_reserved(member_client, sandbo
     assert cancel(member_client, event.order_id, {"amount": 4000}).status_code == 200
 
 
+@pytest.mark.parametrize("gateway", GATEWAYS)
 def test_a_refund_whose_answer_is_lost_is_unknown_and_keeps_its_reservation(
-    member_client, sandbox, product
+    member_client, sandbox, gateways, product, gateway
 ):
-    event = paid(member_client, sandbox, [(product.id, 2)])
-    sandbox.fault(operation="cancel", orderId=event.order_id, count=1, dropResponseAfterCommit=True)
+    event = paid(member_client, sandbox, [(product.id, 2)], gateway)
+    sandbox.http.put(
+        f"{sandbox.base}/sandbox/faults",
+        json={
+            "gateway": gateway,
+            "operation": "cancel",
+            "orderId": event.order_id,
+            "count": 1,
+            "dropResponseAfterCommit": True,
+        },
+        timeout=5,
+    ).raise_for_status()
 
     answer = cancel(member_client, event.order_id, {"amount": 4000})
 
@@ -167,8 +199,11 @@ def test_a_refund_whose_answer_is_lost_is_unknown_and_keeps_its_reservation(
     assert cancel(member_client, event.order_id, {"amount": 6001}).status_code == 409
 
 
-def test_a_repeat_with_the_same_idempotency_key_refunds_once(member_client, sandbox, product):
-    event = paid(member_client, sandbox, [(product.id, 2)])
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_a_repeat_with_the_same_idempotency_key_refunds_once(
+    member_client, sandbox, gateways, product, gateway
+):
+    event = paid(member_client, sandbox, [(product.id, 2)], gateway)
     key = {"HTTP_IDEMPOTENCY_KEY": "refund-once-1"}
 
     first = cancel(member_client, event.order_id, {"amount": 1000}, **key)
@@ -179,7 +214,7 @@ def test_a_repeat_with_the_same_idempotency_key_refunds_once(member_client, sand
     assert again.json() == first.json()
     assert other.status_code == 422
     assert Refund.objects.filter(event=event).count() == 1
-    assert len(sandbox.requests_for(event.order_id, "cancel")) == 1
+    assert pg_cancelled(sandbox, event) == [1000]
 
 
 # --- points ------------------------------------------------------------------------------
