@@ -16,6 +16,11 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
 from ledger.selectors import entries_for_reference
+
+# The refunds' own pages and the refund form live in their own module (this one stays
+# under 400 lines); Django autodiscovers only payments/admin.py, so importing it here is
+# also what registers them.
+from payments.admin_refunds import refund_view
 from payments.models import (
     CompensationJob,
     OutboxMessage,
@@ -33,6 +38,7 @@ from payments.services.operator import (
     payment_operator_recheck,
     payment_operator_resolve_failed,
 )
+from payments.services.refund_request import REFUNDABLE
 from payments.services.relay import relay_retry_parked
 
 # action name -> (permission codename, service, label). The list's bulk actions and the
@@ -284,14 +290,19 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_urls(self):
         operate = self.admin_site.admin_view(self.operate_view)
+        refund = self.admin_site.admin_view(self.refund_view)
         extra = [
             path(
                 "<path:object_id>/operate/<str:name>/",
                 operate,
                 name="payments_paymentevent_operate",
-            )
+            ),
+            path("<path:object_id>/refund/", refund, name="payments_paymentevent_refund"),
         ]
         return extra + super().get_urls()
+
+    def refund_view(self, request, object_id):
+        return refund_view(self, request, object_id)
 
     def operate_view(self, request, object_id, name):
         """The detail page's buttons: POST only, permission checked, then back to the page."""
@@ -313,6 +324,9 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
             for name, (codename, _, label) in OPERATIONS.items()
             if request.user.has_perm(f"payments.{codename}") and _applies(name, obj)
         ]
+        context["can_refund"] = obj is not None and (
+            request.user.has_perm("payments.refund_paymentevent") and obj.status in REFUNDABLE
+        )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
@@ -380,8 +394,3 @@ class OutboxMessageAdmin(PaymentRowAdmin):
         self.message_user(
             request, f"{retried} parked row(s) back to PENDING; the relay takes them next."
         )
-
-
-# The refunds' own pages live in their own module (this one stays under 400 lines); Django
-# autodiscovers only payments/admin.py, so importing it here is what registers them.
-from payments import admin_refunds  # noqa: E402, F401

@@ -1,5 +1,6 @@
 """The refunds' admin pages: the list, whose NEEDS_ATTENTION filter is the operators' queue
-of refunds nobody knows to have happened, and a refund's page with its lines and history.
+of refunds nobody knows to have happened, a refund's page with its lines and history,
+and the payment page's refund form (refund_view, for the "payment operators" group).
 
 Read-only for everybody, like the payments' pages: a refund's status and amounts change
 only through payments.refund_states and payments.services.refund_settle. A payment's
@@ -7,10 +8,18 @@ own page shows its refunds too (payments/admin.py, PAYMENT_INLINES), which also 
 this module, since Django's autodiscovery imports only payments/admin.py.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from rest_framework.exceptions import ValidationError
 
 from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
+from payments.inputs import CancelInput, form_integer, validated
 from payments.models import Refund, RefundHistory, RefundLine
+from payments.services.operator import payment_operator_refund
+from payments.services.refund_recovery import refund_operator_recheck
 
 
 class RefundLineInline(ReadOnlyInline):
@@ -51,6 +60,21 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False  # no COUNT(*) over every refund on every page
     ordering = ["-id"]
     inlines = [RefundLineInline, RefundHistoryInline]
+    actions = ["recheck"]
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("payments.refund_paymentevent")
+
+    @admin.action(description="Re-check the selected refunds with the PG", permissions=["refund"])
+    def recheck(self, request, queryset):
+        """For refunds that need attention: found at the PG, they are recorded; not there,
+        sent again; each result in the refund's history and the admin log."""
+        for refund in queryset.filter(status="NEEDS_ATTENTION").order_by("id")[:50]:
+            operator = request.user.get_username()
+            said = refund_operator_recheck(refund_id=refund.pk, operator=operator)
+            self.log_change(request, refund, f"Re-checked with the PG: {said}")
+            self.message_user(request, f"refund {refund.pk}: {said}")
+
     fieldsets = [
         (
             None,
@@ -86,3 +110,67 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="amount (PG + points)")
     def amount(self, obj):
         return obj.amount
+
+
+def refund_view(model_admin, request, object_id):
+    """The payment page's "Refund" form: units per line, an amount, or everything left,
+    and a reason; checked by the same CancelInput as the API's cancel, run by the same
+    refund service, audited in the refund's history and the admin log."""
+    if not request.user.has_perm("payments.refund_paymentevent"):
+        raise PermissionDenied
+    event = model_admin.get_object(request, object_id)
+    if event is None:
+        raise Http404("no such payment")
+    lines = list(event.lines.select_related("product").order_by("id"))
+    problem = ""
+    if request.method == "POST":
+        try:
+            body = validated(CancelInput, _cancel_body(request.POST, lines))
+        except ValidationError as exc:
+            problem = f"Not refunded: {exc.detail}"
+        else:
+            items = body.get("items")
+            result = payment_operator_refund(
+                event_id=event.pk,
+                operator=request.user.get_username(),
+                reason=body["reason"],
+                items=[(i["productId"], i["quantity"]) for i in items] if items else None,
+                amount=body.get("amount"),
+            )
+            model_admin.log_change(request, event, f"Refund: {result.message}")
+            level = messages.SUCCESS if result.ok else messages.WARNING
+            model_admin.message_user(request, f"{event.order_id}: {result.message}", level)
+            return HttpResponseRedirect(
+                reverse("admin:payments_paymentevent_change", args=[event.pk])
+            )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Refund {event.order_id}",
+        "opts": model_admin.model._meta,
+        "original": event,
+        "lines": [
+            {
+                "line": line,
+                "left": line.quantity - line.canceled_quantity - line.refund_reserved_quantity,
+                "money_left": line.amount - line.refund_claimed_amount,
+            }
+            for line in lines
+        ],
+        "problem": problem,
+    }
+    template = "admin/payments/paymentevent/refund.html"
+    return TemplateResponse(request, template, context, status=400 if problem else 200)
+
+
+def _cancel_body(form, lines) -> dict:
+    """The form as the API's cancel body: `mode` items, amount or all."""
+    body = {"reason": form.get("reason") or "운영자 환불"}
+    if form.get("mode") == "items":
+        body["items"] = [
+            {"productId": line.product_id, "quantity": form_integer(form.get(f"qty_{line.pk}"))}
+            for line in lines
+            if line.product_id and form.get(f"qty_{line.pk}") not in (None, "", "0")
+        ]
+    elif form.get("mode") == "amount":
+        body["amount"] = form_integer(form.get("amount"))
+    return body

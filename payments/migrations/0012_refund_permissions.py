@@ -1,6 +1,6 @@
 """Refunds for the admin's groups: both may see refunds, their lines and their history
-(payments/admin_refunds.py, and on a payment's page). Nobody gets an action on them yet:
-the operators' refund action is not built."""
+(payments/admin_refunds.py, and on a payment's page); operators may also refund a
+payment (the payment page's Refund form)."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
@@ -12,6 +12,7 @@ VIEW = [
     ("payments", "view_refundline"),
     ("payments", "view_refundhistory"),
 ]
+ACT = [("payments", "refund_paymentevent")]
 
 
 def _perms(apps, pairs):
@@ -27,14 +28,14 @@ def grant(apps, schema_editor):
     config.models_module = True  # create_permissions skips configs without it
     create_permissions(config, verbosity=0, apps=apps)
     Group = apps.get_model("auth", "Group")
-    for name in (VIEWERS, OPERATORS):
-        Group.objects.get(name=name).permissions.add(*_perms(apps, VIEW))
+    Group.objects.get(name=VIEWERS).permissions.add(*_perms(apps, VIEW))
+    Group.objects.get(name=OPERATORS).permissions.add(*_perms(apps, VIEW + ACT))
 
 
 def revoke(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
-    for name in (VIEWERS, OPERATORS):
-        Group.objects.get(name=name).permissions.remove(*_perms(apps, VIEW))
+    Group.objects.get(name=VIEWERS).permissions.remove(*_perms(apps, VIEW))
+    Group.objects.get(name=OPERATORS).permissions.remove(*_perms(apps, VIEW + ACT))
 
 
 class Migration(migrations.Migration):

@@ -1,4 +1,5 @@
-"""What an operator may do to a payment from the admin; every action asks the PG first.
+"""What an operator may do to a payment from the admin; every action asks the PG first
+(a refund is the PG call itself).
 
 Each action ends with a PaymentHistory row naming the operator: the transition it made,
 or, when the payment stayed where it was, a note (from = to) with what the PG said. The
@@ -7,9 +8,11 @@ settle.payment_record_outcome like every other path's, so outbox rows and stock 
 happen the same way.
 """
 
+import uuid
 from dataclasses import dataclass
 
-from payments.models import CompensationJob, PaymentEvent
+from config.errors import DomainError
+from payments.models import CompensationJob, PaymentEvent, RefundStatus
 from payments.models import PaymentStatus as S
 from payments.services.compensation import compensation_retry
 from payments.services.decisions import (
@@ -21,6 +24,8 @@ from payments.services.decisions import (
 )
 from payments.services.pg import pg_lookup
 from payments.services.recovery import pg_window_passed, recovery_attempt, recovery_claim
+from payments.services.refund import refund_execute
+from payments.services.refund_request import refund_request
 from payments.services.settle import decision_carry_out, payment_record_outcome
 from payments.states import record_note
 
@@ -83,3 +88,32 @@ def _record(event: PaymentEvent, decision: Decision, operator: str) -> ActionRes
     ):
         return ActionResult(False, f"not recorded: the payment is {event.status} now")
     return ActionResult(True, f"recorded {decision.action} ({decision.reason})")
+
+
+def payment_operator_refund(
+    *,
+    event_id: int,
+    operator: str,
+    reason: str,
+    items: list[tuple[int, int]] | None = None,
+    amount: int | None = None,
+) -> ActionResult:
+    """Refund a paid payment from the admin: the units in `items` (restocked), `amount`
+    (money only), or everything left; the same refund a buyer's cancel makes, with the
+    operator as its actor in the refund's history."""
+    event = PaymentEvent.objects.get(pk=event_id)
+    try:
+        refund = refund_request(
+            event=event,
+            actor=operator,
+            reason=reason,
+            items=items,
+            amount=amount,
+            key=f"rf-{uuid.uuid4().hex}",
+        )
+    except DomainError as exc:
+        return ActionResult(False, f"not refunded ({exc.code}): {exc.message}")
+    refund = refund_execute(refund_id=refund.pk, actor=operator)
+    said = f" ({refund.failure_code}: {refund.failure_message})" if refund.failure_code else ""
+    message = f"refund {refund.pk} of {refund.amount} won: {refund.status}{said}"
+    return ActionResult(refund.status == RefundStatus.SUCCEEDED, message)

@@ -128,3 +128,45 @@ def refund_find_cancel(refund: Refund, record: PgRecord) -> str | None:
 
 def _release(refund: Refund, owner: str) -> None:
     Refund.objects.filter(pk=refund.pk, lease_owner=owner).update(lease_until=None, lease_owner="")
+
+
+def refund_operator_recheck(*, refund_id: int, operator: str) -> str:
+    """An operator's re-check of a refund that needs attention: recovery's look at the PG,
+    once more. Our cancel found (a partial cancel made at the PG included: it is then a
+    refund of money only, shared among the lines): SUCCEEDED. Not there: sent again, as
+    recovery would, and its answer recorded; still no answer: it stays where it is."""
+    owner = f"operator:{operator}"[:64]
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    lease = now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
+    if not Refund.objects.filter(free, pk=refund_id, status=R.NEEDS_ATTENTION).update(
+        lease_until=lease, lease_owner=owner
+    ):
+        return "not re-checked: it does not need attention, or recovery holds it"
+    refund = Refund.objects.select_related("event").get(pk=refund_id)
+    if refund.actor == "pg":
+        found = _found_at_pg(refund)
+        outcome = (
+            RefundOutcome(R.SUCCEEDED, "OPERATOR_RECHECK", transaction_key=found)
+            if found
+            else RefundOutcome(R.NEEDS_ATTENTION, "OPERATOR_RECHECK")
+        )
+    else:
+        outcome = _look_then_settle(refund)
+        if outcome.status == R.FAILED and refund.actor == "system":
+            # A false failure's money must go back: a refusal stays with the operator.
+            outcome = RefundOutcome(R.NEEDS_ATTENTION, "SYSTEM_REFUND_REFUSED", outcome.pg_code)
+    recorded = outcome.status != R.NEEDS_ATTENTION and refund_record_outcome(
+        refund_id=refund_id, outcome=outcome, actor=operator, froms={R.NEEDS_ATTENTION}
+    )
+    _release(refund, owner)
+    if not recorded:
+        return f"still needs attention: {outcome.reason} {outcome.pg_code}".strip()
+    return f"recorded {outcome.status} ({outcome.reason})"
+
+
+def _found_at_pg(refund: Refund) -> str | None:
+    looked = pg_lookup(refund.event)
+    if not isinstance(looked.record, PgRecord):
+        return None
+    return refund_find_cancel(refund, looked.record)

@@ -37,6 +37,7 @@ def test_the_migration_creates_viewers_and_operators():
         ("resolve_paymentevent",),
         ("retry_compensation",),
         ("retry_outboxmessage",),
+        ("refund_paymentevent",),
     }
     assert not {c for (c,) in operators if c.split("_")[0] in ("add", "change", "delete")}
 

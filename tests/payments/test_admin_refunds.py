@@ -7,11 +7,15 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from payments.models import PaymentEvent, Refund, RefundHistory
 from payments.refund_states import refund_transition
+from payments.services.pg import pg_lookup
+from payments.services.refund_elsewhere import refund_record_cancels_elsewhere
+from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
 from tests.payments.admin_helpers import ADMIN
 from tests.payments.refund_helpers import cancel, paid
@@ -66,11 +70,12 @@ def age(refund: Refund, seconds: int) -> None:
 # --- pages --------------------------------------------------------------------------------
 
 
-def test_both_groups_may_view_refunds_and_nothing_more():
+def test_both_groups_may_view_refunds_and_only_operators_refund():
     for name in ("payment viewers", "payment operators"):
         codenames = set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
         assert {"view_refund", "view_refundline", "view_refundhistory"} <= codenames, name
-        assert not {"refund_paymentevent", "change_refund", "delete_refund"} & codenames, name
+        assert not {"change_refund", "delete_refund"} & codenames, name
+        assert ("refund_paymentevent" in codenames) == (name == "payment operators")
 
 
 def test_a_payment_page_shows_its_refunds_and_their_history(
@@ -195,3 +200,99 @@ def test_a_refund_is_in_doubt_once_stuck_and_while_it_needs_attention(
 
     needs_attention(refund)  # updated just now: counted whatever its age
     assert value(scrape(client), "payment_refunds_in_doubt") == 1
+
+
+# --- the operators' refund form -------------------------------------------------------------
+
+
+def test_operators_refund_units_from_the_payment_page_and_the_log_says_who(
+    client, operator, member_client, sandbox, product
+):
+    event = paid(member_client, sandbox, [(product.id, 3)])
+    page = client.get(f"{ADMIN}{event.pk}/change/").content.decode()
+    assert f"{ADMIN}{event.pk}/refund/" in page
+    line = event.lines.get()
+    form = client.get(f"{ADMIN}{event.pk}/refund/")
+    assert form.status_code == 200 and f'name="qty_{line.pk}"' in form.content.decode()
+
+    done = client.post(
+        f"{ADMIN}{event.pk}/refund/",
+        {"mode": "items", f"qty_{line.pk}": "2", "reason": "파손"},
+        follow=True,
+    )
+
+    assert "SUCCEEDED" in done.content.decode()
+    refund = Refund.objects.get(event=event)
+    name = operator.get_username()
+    assert (refund.actor, refund.pg_amount, refund.reason) == (name, 10000, "파손")
+    assert refund.history.filter(actor=name, to_status="SUCCEEDED").exists()
+    assert LogEntry.objects.filter(object_id=str(event.pk), user=operator).exists()
+    event.refresh_from_db()
+    assert event.status == "PARTIAL_CANCELED"
+    assert Product.objects.get(pk=product.pk).stock == 9
+
+
+def test_the_refund_form_checks_what_the_api_checks(
+    client, operator, member_client, sandbox, product
+):
+    event = paid(member_client, sandbox, [(product.id, 1)])
+    url = f"{ADMIN}{event.pk}/refund/"
+
+    bad = client.post(url, {"mode": "amount", "amount": "0", "reason": "x"})
+    too_much = client.post(url, {"mode": "amount", "amount": "5001", "reason": "x"}, follow=True)
+
+    assert bad.status_code == 400 and "Not refunded" in bad.content.decode()
+    assert "REFUND_EXCEEDS_BALANCE" in too_much.content.decode()
+    assert not Refund.objects.exists()
+    assert client.post(url, {"mode": "all", "reason": "전체"}, follow=True).status_code == 200
+    assert PaymentEvent.objects.get(pk=event.pk).status == "CANCELED"
+
+
+def test_viewers_may_not_refund(client, viewer, member_client, sandbox, product):
+    event = paid(member_client, sandbox, [(product.id, 1)])
+    url = f"{ADMIN}{event.pk}/refund/"
+    assert url not in client.get(f"{ADMIN}{event.pk}/change/").content.decode()
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"mode": "all", "reason": "x"}).status_code == 403
+    assert not Refund.objects.exists()
+
+
+def pg_record(event):
+    """The PG's record of the payment, as the port reads it."""
+    return pg_lookup(event).record
+
+
+def test_operators_recheck_a_partial_cancel_made_at_the_pg_as_a_refund_of_money(
+    client, operator, member_client, sandbox, product
+):
+    event = paid(member_client, sandbox, [(product.id, 2)])
+    assert sandbox.cancel(event.payment_key, {"cancelReason": "부분", "cancelAmount": 3000}).ok
+    record = pg_record(event)
+    refund_record_cancels_elsewhere(event=event, record=record)  # as a notice's look does
+    refund = Refund.objects.get(event=event, status="NEEDS_ATTENTION")
+
+    client.post(REFUNDS, {"action": "recheck", "_selected_action": [refund.pk]}, follow=True)
+
+    refund.refresh_from_db()
+    assert refund.status == "SUCCEEDED"
+    assert refund.history.last().actor == operator.get_username()
+    event.refresh_from_db()
+    assert (event.status, event.canceled_amount, event.refund_reserved) == (
+        "PARTIAL_CANCELED",
+        3000,
+        0,
+    )
+    assert Product.objects.get(pk=product.pk).stock == 8  # money only: nothing restocked
+
+
+def test_a_refund_recovery_gave_up_on_is_found_by_an_operators_recheck(
+    client, operator, member_client, sandbox, product
+):
+    event, refund = unknown_refund(member_client, sandbox, product)
+    Refund.objects.filter(pk=refund.pk).update(status="NEEDS_ATTENTION")  # as recovery leaves it
+
+    client.post(REFUNDS, {"action": "recheck", "_selected_action": [refund.pk]}, follow=True)
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.history.last().reason) == ("SUCCEEDED", "PG_CANCEL_FOUND")
+    assert PaymentEvent.objects.get(pk=event.pk).status == "PARTIAL_CANCELED"
