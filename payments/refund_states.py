@@ -8,7 +8,7 @@ one of them (someone else moved it: re-read and answer from there).
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Refund, RefundHistory
+from payments.models import Refund, RefundHistory, history_row
 from payments.models import RefundStatus as R
 
 ALLOWED: dict[str, frozenset[str]] = {
@@ -68,10 +68,5 @@ def refund_history(
     RefundHistory.objects.create(
         refund_id=refund_id,
         event_id=event_id,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        actor=actor,
-        pg_code=pg_code[:64],
-        pg_message=pg_message[:255],
+        **history_row(from_status, to_status, reason, actor, pg_code, pg_message),
     )

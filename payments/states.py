@@ -20,7 +20,7 @@ from the current state. Correct with many web processes and workers at once.
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import PaymentEvent, PaymentHistory
+from payments.models import PaymentEvent, PaymentHistory, history_row
 from payments.models import PaymentStatus as S
 
 ALLOWED: dict[str, frozenset[str]] = {
@@ -104,10 +104,5 @@ def record_note(event_id: int, *, reason: str, actor: str, pg_code: str = "", pg
 def _history(event_id, from_status, to_status, reason, actor, pg_code, pg_message) -> None:
     PaymentHistory.objects.create(
         event_id=event_id,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        actor=actor,
-        pg_code=pg_code[:64],
-        pg_message=pg_message[:255],
+        **history_row(from_status, to_status, reason, actor, pg_code, pg_message),
     )

@@ -85,6 +85,7 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name_plural": "refund history",
                 "ordering": ["id"],
+                "get_latest_by": "id",
             },
         ),
         migrations.CreateModel(

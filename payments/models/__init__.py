@@ -12,6 +12,7 @@ from payments.models.payment import (
     PaymentStatus,
     Purpose,
     WebhookEvent,
+    history_row,
 )
 from payments.models.refund import Refund, RefundHistory, RefundLine, RefundStatus
 
@@ -29,4 +30,5 @@ __all__ = [
     "RefundLine",
     "RefundStatus",
     "WebhookEvent",
+    "history_row",
 ]

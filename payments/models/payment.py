@@ -167,6 +167,18 @@ class PaymentOrder(models.Model):
         return f"{self.quantity} x product {self.product_id} ({self.amount} KRW)"
 
 
+def history_row(from_status, to_status, reason, actor, pg_code="", pg_message="") -> dict:
+    """A history row's fields (a payment's or a refund's), cut to their columns."""
+    return {
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "actor": actor,
+        "pg_code": pg_code[:64],
+        "pg_message": pg_message[:255],
+    }
+
+
 class PaymentHistory(models.Model):
     """Append-only: one row per status change, written in the transition's transaction."""
 

@@ -129,6 +129,7 @@ class RefundHistory(models.Model):
 
     class Meta:
         ordering = ["id"]
+        get_latest_by = "id"  # refund.history.latest(): how it stands, and why
         verbose_name_plural = "refund history"
 
     def __str__(self) -> str:

@@ -11,8 +11,6 @@ With an Idempotency-Key, a repeat answers the first request's refund as it stand
 (and sends a refund a dead process left REQUESTED).
 """
 
-import uuid
-
 from config.errors import DomainError
 from payments.models import PaymentEvent, Refund
 from payments.models import PaymentStatus as S
@@ -47,7 +45,6 @@ def payment_cancel(
             reason=reason,
             items=items,
             amount=amount,
-            key=f"rf-{uuid.uuid4().hex}",
             save=lambda refund: save({"refundId": refund.pk}),
         )
         return {"refundId": refund.pk}

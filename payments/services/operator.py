@@ -8,7 +8,6 @@ settle.payment_record_outcome like every other path's, so outbox rows and stock 
 happen the same way.
 """
 
-import uuid
 from dataclasses import dataclass
 
 from config.errors import DomainError
@@ -104,12 +103,7 @@ def payment_operator_refund(
     event = PaymentEvent.objects.get(pk=event_id)
     try:
         refund = refund_request(
-            event=event,
-            actor=operator,
-            reason=reason,
-            items=items,
-            amount=amount,
-            key=f"rf-{uuid.uuid4().hex}",
+            event=event, actor=operator, reason=reason, items=items, amount=amount
         )
     except DomainError as exc:
         return ActionResult(False, f"not refunded ({exc.code}): {exc.message}")

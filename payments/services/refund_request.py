@@ -11,6 +11,7 @@ What is given back: the refund's value comes off what the PG charged first; poin
 order used are given back once the PG's share is all refunded (docs/refunds.md).
 """
 
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -42,12 +43,13 @@ def refund_request(
     reason: str,
     items: list[tuple[int, int]] | None = None,
     amount: int | None = None,
-    key: str,
+    key: str | None = None,
     save=None,
 ) -> Refund:
     """Reserve and create the refund (REQUESTED). `items` gives back those units (and
     restocks them), `amount` money only, neither everything that is left. `save(refund)`
-    runs in the same transaction (the Idempotency-Key's answer)."""
+    runs in the same transaction (the Idempotency-Key's answer). `key` is the refund's
+    PG idempotency key: a new one unless the caller's names the refund (a PG's cancel)."""
     if event.status not in REFUNDABLE:
         raise DomainError(
             "INVALID_STATE", f"A {event.status} payment cannot be refunded.", status=event.status
@@ -66,7 +68,7 @@ def refund_request(
             restock=restock,
             reason=reason[:200],
             actor=actor,
-            pg_idempotency_key=key,
+            pg_idempotency_key=key or f"rf-{uuid.uuid4().hex}",
         )
         RefundLine.objects.bulk_create(
             RefundLine(refund=refund, line_id=s.line_id, amount=s.amount, quantity=s.quantity)
