@@ -21,9 +21,10 @@ from payments.services.decisions import (
     decide_operator_recheck,
     decide_operator_resolve,
 )
-from payments.services.pg import pg_lookup
+from payments.services.pg import PgRecord, pg_lookup
 from payments.services.recovery import pg_window_passed, recovery_attempt, recovery_claim
 from payments.services.refund import refund_execute
+from payments.services.refund_elsewhere import payment_sync_with_pg
 from payments.services.refund_request import refund_request
 from payments.services.settle import decision_carry_out, payment_record_outcome
 from payments.states import record_note
@@ -54,6 +55,15 @@ def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
         decision = decision_carry_out(event=event, decision=decision)
         if decision.action in (Action.SUCCESS, Action.FAILURE):
             return _record(event, decision, operator)
+    elif event.status in (S.SUCCESS, S.PARTIAL_CANCELED, S.FAILURE) and isinstance(
+        answer.record, PgRecord
+    ):
+        # A finished payment against the PG's record: cancels made in its dashboard,
+        # a failure it approved (the same comparison a webhook makes).
+        said = payment_sync_with_pg(event=event, record=answer.record, actor=operator)
+        event.refresh_from_db()
+        record_note(event_id, reason="OPERATOR_RECHECK", actor=operator, pg_code=answer.said[:64])
+        return ActionResult(True, f"compared with the PG: {said}; now {event.status}")
     record_note(event_id, reason="OPERATOR_RECHECK", actor=operator, pg_code=answer.said[:64])
     return ActionResult(False, f"still {event.status}: the PG says {answer.said}")
 

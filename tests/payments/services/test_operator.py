@@ -3,11 +3,12 @@
 import pytest
 from django.contrib.admin.models import LogEntry
 
-from payments.models import CompensationJob, PaymentEvent, PaymentHistory
+from payments.models import CompensationJob, PaymentEvent, PaymentHistory, Refund
 from products.models import Product
 from tests.factories import ProductFactory
 from tests.payments.admin_helpers import ADMIN, needs_attention, never_authorized, operate
 from tests.payments.helpers import unknown_payment
+from tests.payments.refund_helpers import paid
 
 pytestmark = [pytest.mark.django_db]
 
@@ -160,3 +161,17 @@ def test_a_bulk_action_handles_at_most_fifty_and_says_so(
     statuses = [PaymentEvent.objects.get(pk=e.pk).status for e in events]
     assert statuses == ["FAILURE", "FAILURE", "NEEDS_ATTENTION"]
     assert "Only the first 2 selected payments were handled" in page.content.decode()
+
+
+def test_a_recheck_of_a_paid_payment_records_a_cancel_made_at_the_pg(
+    client, operator, member_client, sandbox, product
+):
+    event = paid(member_client, sandbox, [(product.id, 2)])
+    assert sandbox.cancel(event.payment_key, {"cancelReason": "대시보드"}).status_code == 200
+
+    page = operate(client, event, "recheck")
+
+    assert "1 cancel(s) made at the PG recorded; now CANCELED" in page.content.decode()
+    refund = Refund.objects.get(event=event)
+    assert (refund.actor, refund.status) == ("pg", "SUCCEEDED")
+    assert Product.objects.get(pk=product.pk).stock == 10
