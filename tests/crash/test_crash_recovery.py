@@ -8,7 +8,8 @@ and without the approval behind them, answers lost after the approval, latency s
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
 the Celery worker at random moments and restarts them. The client behaves like a real
 shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
-A quarter of the paid orders are then refunded (in full, by one unit, or by an amount),
+A quarter of the paid orders and a sixth of the top-ups are then refunded (in full, by
+one unit, or by an amount),
 each with its own Idempotency-Key, while the PGs time out, fail and lose answers on
 cancel too. Then the faults stop, recovery runs, the relay books every success and every
 refund, and every invariant of docs/design.md (1 to 4, 6, refunds' 9, and the books' 10
@@ -261,7 +262,7 @@ class Shop:
         # Every other confirm is asynchronous: 202 at once, a worker calls the PG.
         headers = {"Prefer": "respond-async"} if i % 2 else None
         self.call("/api/v1/payments/confirm", token, confirm, headers)
-        if i % 4 == 3:
+        if i % 4 == 3 or i % 12 == 0:  # a quarter of the orders, and a sixth of the top-ups
             self.refund(i, token, answer["orderId"], body, rng)
 
     def refund(self, i: int, token: str, order_id: str, cart: dict, rng: random.Random) -> None:
