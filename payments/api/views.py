@@ -140,7 +140,8 @@ class PaymentCancelApi(APIView):
             reason=body["reason"],
             items=[(i["productId"], i["quantity"]) for i in items] if items else None,
             amount=body.get("amount"),
-            idempotency=idempotency_key(request, body),
+            # The orderId is in the path: part of what a key's repeat must match.
+            idempotency=idempotency_key(request, {**body, "orderId": order_id}),
         )
         return Response(answer, status=status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK)
 

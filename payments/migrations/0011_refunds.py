@@ -267,7 +267,11 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="refundline",
             constraint=models.CheckConstraint(
-                condition=models.Q(("amount__gt", 0), ("commission__gte", 0)),
+                condition=models.Q(
+                    ("amount__gte", 0),
+                    ("commission__gte", 0),
+                    models.Q(("amount__gt", 0), ("quantity__gt", 0), _connector="OR"),
+                ),
                 name="refund_line_positive",
             ),
         ),

@@ -103,8 +103,11 @@ class RefundLine(models.Model):
 
     class Meta:
         constraints = [
+            # Money, units, or both: the last units of a line whose money a refund of
+            # money only already gave back come back for nothing.
             models.CheckConstraint(
-                condition=models.Q(amount__gt=0, commission__gte=0),
+                condition=models.Q(amount__gte=0, commission__gte=0)
+                & (models.Q(amount__gt=0) | models.Q(quantity__gt=0)),
                 name="refund_line_positive",
             ),
             models.UniqueConstraint(fields=["refund", "line"], name="refund_line_once"),

@@ -19,7 +19,6 @@ from config.errors import DomainError
 from payments.models import PaymentEvent, Refund
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
-from payments.refund_states import refund_transition
 from payments.services.decisions import Action, judge
 from payments.services.pg import PgRecord
 from payments.services.refund_decisions import RefundOutcome
@@ -66,16 +65,16 @@ def refund_record_cancels_elsewhere(*, event: PaymentEvent, record: PgRecord) ->
                 reason="결제사에서 전액 취소" if whole else "결제사에서 부분 취소",
                 amount=None if whole else cancel.amount,
                 key=f"pg-{cancel.transaction_key}"[:64],
+                made_at_pg=cancel.transaction_key,
             )
         except (IntegrityError, DomainError) as exc:
             # Recorded meanwhile by another look (the key is unique), or our own refunds in
-            # flight hold the money: the next look at the PG tries again.
+            # flight hold the money (or a top-up's points are spent): logged for the next
+            # look (a webhook, an operator's re-check, reconciliation) to try again.
             log.warning("pg_cancel_elsewhere_not_recorded", error=type(exc).__name__)
             continue
-        Refund.objects.filter(pk=refund.pk).update(pg_transaction_key=cancel.transaction_key[:64])
-        refund_transition(
-            refund.pk, to=R.EXECUTING, froms={R.REQUESTED}, reason="PG_CANCELED_ELSEWHERE", actor=PG
-        )
+        # Created EXECUTING with the PG's key: if this process dies here, recovery finds the
+        # cancel at the PG by that key and records it; nothing ever sends it.
         if whole:
             tx = cancel.transaction_key
             outcome = RefundOutcome(R.SUCCEEDED, "PG_CANCELED_ELSEWHERE", transaction_key=tx)

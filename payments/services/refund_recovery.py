@@ -25,10 +25,12 @@ from django.utils import timezone
 
 from payments.models import Refund
 from payments.models import RefundStatus as R
+from payments.refund_states import refund_transition
 from payments.services.pg import PgRecord, pg_cancel, pg_lookup
 from payments.services.refund import CHECKS_BALANCE, refund_execute
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
+from payments.services.settle import next_attempt_fields
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +68,29 @@ def refund_recovery_claim(*, owner: str, limit: int, now: datetime | None = None
 
 def refund_recover_many(*, refund_ids: list[int], owner: str, actor: str = "worker") -> None:
     for refund_id in refund_ids:
-        refund_recover(refund_id=refund_id, owner=owner, actor=actor)
+        try:
+            refund_recover(refund_id=refund_id, owner=owner, actor=actor)
+        except Exception:
+            # Recording failed (a deadlock, a bug): the rest of the batch still goes, and
+            # this one counts the attempt, so it reaches NEEDS_ATTENTION rather than loop.
+            log.exception("refund_recovery_failed", refund_id=refund_id)
+            _count_failed_attempt(refund_id, owner)
+
+
+def _count_failed_attempt(refund_id: int, owner: str) -> None:
+    refund = Refund.objects.get(pk=refund_id)
+    attempt = refund.retry_count + 1
+    Refund.objects.filter(pk=refund_id, lease_owner=owner).update(
+        lease_until=None, lease_owner="", **next_attempt_fields(attempt)
+    )
+    if attempt >= len(settings.RECOVERY_BACKOFF_SECONDS):
+        refund_transition(
+            refund_id,
+            to=R.NEEDS_ATTENTION,
+            froms={R.EXECUTING, R.UNKNOWN},
+            reason="RECORDING_FAILED",
+            actor="worker",
+        )
 
 
 def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
@@ -74,7 +98,7 @@ def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
     refund = Refund.objects.select_related("event").get(pk=refund_id)
     if refund.lease_owner != owner or refund.status not in IN_DOUBT:
         return refund.status
-    if refund.status == R.REQUESTED:
+    if refund.status == R.REQUESTED and refund.actor != "pg":  # a PG's own cancel: never sent
         _release(refund, owner)
         return refund_execute(refund_id=refund_id, actor=actor).status
     attempt = refund.retry_count + 1
@@ -112,17 +136,22 @@ def _look_then_settle(refund: Refund) -> RefundOutcome:
         idempotency_key=refund.pg_idempotency_key,
         expected_balance=expected,
     )
-    return decide_refund_answer(answer)
+    outcome = decide_refund_answer(answer)
+    if outcome.status == R.FAILED:
+        # A refusal of a cancel sent again is no proof that nothing happened (NicePay
+        # refuses an orderId used before, KakaoPay a balance that moved, and our look may
+        # have missed the first): it stays in doubt, and a person decides in the end.
+        return RefundOutcome(R.UNKNOWN, "PG_REFUSED_RESEND", outcome.pg_code, outcome.pg_message)
+    return outcome
 
 
 def refund_find_cancel(refund: Refund, record: PgRecord) -> str | None:
     """The transaction key of our cancel in the PG's record, or None if it is not there."""
     for cancel in record.cancels:
-        ours = refund.pg_idempotency_key in cancel.note or (
-            refund.pg_transaction_key and cancel.transaction_key == refund.pg_transaction_key
-        )
-        if ours and cancel.amount == refund.pg_amount:
-            return cancel.transaction_key or refund.pg_transaction_key or "found"
+        if refund.pg_transaction_key and cancel.transaction_key == refund.pg_transaction_key:
+            return cancel.transaction_key
+        if refund.pg_idempotency_key in cancel.note and cancel.amount == refund.pg_amount:
+            return cancel.transaction_key or "found"
     return None
 
 

@@ -45,11 +45,14 @@ def refund_request(
     amount: int | None = None,
     key: str | None = None,
     save=None,
+    made_at_pg: str = "",
 ) -> Refund:
     """Reserve and create the refund (REQUESTED). `items` gives back those units (and
     restocks them), `amount` money only, neither everything that is left. `save(refund)`
     runs in the same transaction (the Idempotency-Key's answer). `key` is the refund's
-    PG idempotency key: a new one unless the caller's names the refund (a PG's cancel)."""
+    PG idempotency key: a new one unless the caller's names the refund. `made_at_pg` is
+    the transaction key of a cancel the PG already made (in its dashboard): the refund is
+    then created EXECUTING with it, in the same transaction, so nothing ever sends it."""
     if event.status not in REFUNDABLE:
         raise DomainError(
             "INVALID_STATE", f"A {event.status} payment cannot be refunded.", status=event.status
@@ -69,12 +72,17 @@ def refund_request(
             reason=reason[:200],
             actor=actor,
             pg_idempotency_key=key or f"rf-{uuid.uuid4().hex}",
+            status=R.EXECUTING if made_at_pg else R.REQUESTED,
+            pg_transaction_key=made_at_pg[:64],
         )
         RefundLine.objects.bulk_create(
             RefundLine(refund=refund, line_id=s.line_id, amount=s.amount, quantity=s.quantity)
             for s in shares
         )
-        refund_history(refund.pk, event.pk, "", R.REQUESTED, "REFUND_REQUESTED", actor)
+        if made_at_pg:
+            refund_history(refund.pk, event.pk, "", R.EXECUTING, "PG_CANCELED_ELSEWHERE", actor)
+        else:
+            refund_history(refund.pk, event.pk, "", R.REQUESTED, "REFUND_REQUESTED", actor)
         if event.purpose == Purpose.POINT_CHARGE:
             # The top-up's points come back out of the member's balance: held now, so
             # they cannot be spent while the PG is asked (409 if already spent).
@@ -135,9 +143,9 @@ def _plan(
         shares = [
             Share(line.pk, line.amount - line.refund_claimed_amount, _units_left(line))
             for line in lines
-            if line.amount > line.refund_claimed_amount
+            if line.amount > line.refund_claimed_amount or _units_left(line)
         ]
-        if not shares:
+        if not any(share.amount for share in shares):
             raise DomainError("INVALID_STATE", "Nothing is left to refund.")
         return shares, event.purpose == Purpose.GOODS
     if amount > money_left:
@@ -182,10 +190,11 @@ def _shares_of_money(lines: list[PaymentOrder], amount: int, money_left: int) ->
     """`amount` shared among the lines in proportion to the money each has left, the
     remainders (whole won) to the largest fractions, ties to the first line."""
     left = {line.pk: line.amount - line.refund_claimed_amount for line in lines}
-    exact = {pk: amount * money / money_left for pk, money in left.items()}
-    parts = {pk: int(value) for pk, value in exact.items()}
+    # Whole won, in integers (a float would round a share of a large order wrongly).
+    parts = {pk: amount * money // money_left for pk, money in left.items()}
+    fractions = {pk: amount * money % money_left for pk, money in left.items()}
     short = amount - sum(parts.values())
-    for pk in sorted(left, key=lambda pk: (parts[pk] - exact[pk], pk))[:short]:
+    for pk in sorted(left, key=lambda pk: (-fractions[pk], pk))[:short]:
         parts[pk] += 1
     return [Share(pk, part, 0) for pk, part in parts.items() if part]
 

@@ -88,7 +88,8 @@ def refund_record_outcome(
 def refund_release(refund: Refund) -> None:
     """Give back what a refund that will not happen reserved (in the caller's transaction)."""
     _move_reserved(refund, into_refunded=False)
-    if refund.event.purpose == Purpose.POINT_CHARGE:
+    # A top-up's refund held the points it takes back; a false failure's held none.
+    if refund.event.purpose == Purpose.POINT_CHARGE and refund.event.status != S.FAILURE:
         points_give_back(
             member_id=refund.event.buyer_id,
             points=refund.pg_amount,

@@ -2,11 +2,13 @@
 with exactly one cancel at the PG, whether the PG had cancelled or not."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
 
 from payments.models import PaymentEvent, Refund
+from payments.services import refund_recovery
 from payments.services.decisions import Action, Decision
 from payments.services.refund import refund_execute
 from payments.services.refund_recovery import refund_recover, refund_recovery_claim
@@ -202,3 +204,50 @@ def test_a_false_failures_refund_the_pg_refuses_needs_an_operator(member_client,
     assert refund_execute(refund_id=refund.pk, actor="system").status == "NEEDS_ATTENTION"
     event.refresh_from_db()
     assert event.refund_reserved == 5000  # held until a person decides
+
+
+def test_a_cancel_sent_again_and_refused_stays_in_doubt(member_client, sandbox, product):
+    # NicePay refuses a cancel orderId it saw before: proof of nothing, since our look at
+    # the PG may have missed the first. The money stays reserved; recovery looks again.
+    event, refund = unknown_refund(
+        member_client, sandbox, product, "nicepay", count=5, failBeforeCommit=True
+    )
+    fault(sandbox, event, operation="cancel", count=1, errorCode="2012")
+
+    assert recover_all() == ["UNKNOWN"]
+    assert refund.history.last().reason == "PG_REFUSED_RESEND"
+    assert PaymentEvent.objects.get(pk=event.pk).refund_reserved == 5000
+    assert recover_all() == ["SUCCEEDED"]
+    assert pg_cancelled(sandbox, event) == [5000]
+
+
+def test_a_refund_whose_recording_fails_counts_the_attempt_and_the_batch_goes_on(
+    member_client, sandbox, product, settings
+):
+    _, broken = unknown_refund(
+        member_client, sandbox, product, "toss", count=1, dropResponseAfterCommit=True
+    )
+    _, fine = unknown_refund(
+        member_client,
+        sandbox,
+        ProductFactory(price=5000, stock=10),
+        "toss",
+        count=1,
+        dropResponseAfterCommit=True,
+    )
+    Refund.objects.update(next_attempt_at=timezone.now())
+    claimed = refund_recovery_claim(owner="t", limit=10)
+    real = refund_recovery.refund_recover
+
+    def recover(*, refund_id, owner, actor):
+        if refund_id == broken.pk:
+            raise RuntimeError("a bug")
+        return real(refund_id=refund_id, owner=owner, actor=actor)
+
+    with mock.patch.object(refund_recovery, "refund_recover", recover):
+        refund_recovery.refund_recover_many(refund_ids=claimed, owner="t")
+
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert (broken.status, broken.retry_count, broken.lease_owner) == ("UNKNOWN", 1, "")
+    assert fine.status == "SUCCEEDED"

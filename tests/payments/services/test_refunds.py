@@ -366,3 +366,36 @@ def test_the_payment_shows_its_refunds(member_client, sandbox, product):
         (2000, "SUCCEEDED", [], "구매자 요청"),
     ]
     assert [h["to"] for h in detail["history"]][-2:] == ["PARTIAL_CANCELED", "PARTIAL_CANCELED"]
+
+
+def test_units_whose_money_went_back_already_come_back_with_the_rest(
+    member_client, sandbox, product
+):
+    other = ProductFactory(price=1000, stock=10)
+    event = paid(member_client, sandbox, [(product.id, 1), (other.id, 2)])  # 5,000 + 2,000
+    first = cancel(member_client, event.order_id, {"amount": 6000})  # 4,286 + 1,714
+    assert first.status_code == 200, first.content
+    both = {
+        "items": [{"productId": product.id, "quantity": 1}, {"productId": other.id, "quantity": 2}]
+    }
+
+    answer = cancel(member_client, event.order_id, both)
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "CANCELED"
+    assert Product.objects.get(pk=product.pk).stock == 10
+    assert Product.objects.get(pk=other.pk).stock == 10
+    relay_all()
+    assert ledger_check().ok
+
+
+def test_a_key_used_for_one_orders_cancel_is_refused_for_another(member_client, sandbox, product):
+    first = paid(member_client, sandbox, [(product.id, 1)])
+    second = paid(member_client, sandbox, [(product.id, 1)])
+    key = {"HTTP_IDEMPOTENCY_KEY": "refund-key-1"}
+
+    assert cancel(member_client, first.order_id, {}, **key).status_code == 200
+    again = cancel(member_client, second.order_id, {}, **key)
+
+    assert again.status_code == 422 and again.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert PaymentEvent.objects.get(pk=second.pk).status == "SUCCESS"

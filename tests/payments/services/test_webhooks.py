@@ -277,6 +277,8 @@ def test_a_full_cancel_made_at_the_pg_refunds_the_whole_order(
     assert (event.status, event.canceled_amount) == ("CANCELED", 10000)
     refund = Refund.objects.get(event=event)
     assert (refund.actor, refund.status, refund.restock) == ("pg", "SUCCEEDED", True)
+    # Never REQUESTED: nothing could ever send the PG's own cancel again.
+    assert refund.history.first().to_status == "EXECUTING"
     assert Product.objects.get(pk=product.pk).stock == 10
     # The same notice again, or another look: nothing more.
     PaymentEvent.objects.filter(pk=event.pk).update(status="PARTIAL_CANCELED")  # force a look
