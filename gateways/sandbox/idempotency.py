@@ -4,7 +4,9 @@ Entries are keyed by (secret key, method, path, key): the body is not part of th
 so one key reused for another payment's confirm replays the first payment's answer (T-5 in
 docs/sandbox.md, Scenarios).
 A key is remembered 15 days on the sandbox clock. While the first request runs, the
-same key gets 409 IDEMPOTENT_REQUEST_PROCESSING.
+same key gets 409 IDEMPOTENT_REQUEST_PROCESSING. Whether a transient 4xx answer is
+stored too is the `replay_errors` switch (GET/PUT /sandbox/toss/settings,
+`run_pg_sandbox --toss-replay-errors`).
 """
 
 from dataclasses import dataclass
@@ -27,9 +29,13 @@ class Entry:
 
 
 class IdempotencyStore:
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, *, replay_errors: bool = False):
         self.clock = clock
         self.entries: dict[Scope, Entry] = {}
+        # Whether a transient 4xx answer (PROVIDER_ERROR ...) is stored and replayed to a
+        # retry with the same key, as Toss might: its documentation does not say
+        # (docs/pg.md). Off: only final answers are replayed.
+        self.replay_errors = replay_errors
 
     def get(self, scope: Scope) -> Entry | None:
         entry = self.entries.get(scope)

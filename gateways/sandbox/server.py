@@ -49,6 +49,8 @@ class SandboxConfig:
     # KakaoPay: secret keys (SECRET_KEY / DEV_SECRET_KEY headers) and merchant ids (cid).
     kakaopay_secret_keys: list[str] = field(default_factory=list)
     kakaopay_cids: list[str] = field(default_factory=lambda: ["TC0ONETIME"])
+    # Toss: store and replay transient 4xx answers under their Idempotency-Key.
+    toss_replay_errors: bool = False
     state_file: Path | None = None
 
 
@@ -64,7 +66,9 @@ class Sandbox:
 
     def _build(self) -> None:
         self.faults = FaultTable()
-        self.idempotency = IdempotencyStore(self.clock)
+        self.idempotency = IdempotencyStore(
+            self.clock, replay_errors=self.config.toss_replay_errors
+        )
         self.webhooks = WebhookDispatcher(self.clock)
         self.requests = RequestLog(self.clock)
         self.ledgers = {plugin.NAME: plugin.create_ledger(self) for plugin in PLUGINS}

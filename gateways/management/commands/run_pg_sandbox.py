@@ -47,6 +47,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, help="seed fault rates for a repeatable run")
         parser.add_argument(
+            "--toss-replay-errors",
+            action="store_true",
+            help="store transient 4xx answers under their Idempotency-Key and replay them",
+        )
+        parser.add_argument(
             "--nicepay-key",
             action="append",
             dest="nicepay_keys",
@@ -80,6 +85,7 @@ class Command(BaseCommand):
             nicepay_keys=[_key_pair(k) for k in options["nicepay_keys"] or [self._nicepay_default]],
             kakaopay_secret_keys=options["kakaopay_secret_keys"] or [self._kakaopay_default[0]],
             kakaopay_cids=[self._kakaopay_default[1], "TC0ONETIME"],
+            toss_replay_errors=options["toss_replay_errors"],
             state_file=options["state_file"],
         )
         app = build_app(config)

@@ -152,7 +152,10 @@ def _fault_error(request: web.Request, payment: TossPayment | None, execute=None
             request.app["sandbox"].toss.abort(payment, rule.errorCode)
             aborted = payment.status == "ABORTED"
         outcome = _error(request, rule.errorCode, rule.httpStatus)
-        outcome.store = aborted  # a transient error must not be replayed to a retry
+        # A transient error is not replayed to a retry, unless the sandbox plays a Toss
+        # that stores 4xx answers too (replay_errors); a 5xx never is.
+        replayed = request.app["sandbox"].idempotency.replay_errors and outcome.status < 500
+        outcome.store = aborted or replayed
         return outcome
 
     return build

@@ -6,7 +6,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from gateways.sandbox.clock import iso
-from gateways.sandbox.toss import api, window
+from gateways.sandbox.toss import api, settings, window
 from gateways.sandbox.toss.payments import Cancel, TossLedger, TossPayment, payment_json
 
 NAME = "toss"
@@ -64,4 +64,5 @@ def create_ledger(sandbox) -> Ledger:
 
 def add_routes(app: web.Application) -> None:
     window.add_routes(app)
+    settings.add_routes(app)
     api.add_routes(app)  # last: it ends with the /toss catch-all

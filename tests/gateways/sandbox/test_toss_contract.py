@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.sandbox import CLIENT_KEY, LIVE_SECRET, OTHER_SECRET, SECRET, basic
+from tests.sandbox import CLIENT_KEY, LIVE_SECRET, OTHER_SECRET, SECRET, basic, start_sandbox
 
 pytestmark = pytest.mark.processes
 
@@ -188,6 +188,83 @@ def test_t3_a_5xx_before_commit_is_not_replayed_to_the_retry(toss):
     )
     assert toss.get(payment_key).json()["status"] == "IN_PROGRESS"
     assert toss.confirm(payment_key, order_id, 15000, key="k").json()["status"] == "DONE"
+
+
+def _replay_errors(toss, on: bool) -> None:
+    url = f"{toss.base}/sandbox/toss/settings"
+    answer = toss.http.put(url, json={"replayErrors": on}, timeout=5)
+    assert answer.status_code == 200 and answer.json() == {"replayErrors": on}
+
+
+def test_t3_a_transient_4xx_is_not_replayed_by_default(toss):
+    order_id = toss.new_order_id()
+    payment_key = toss.authorize(order_id, 15000)
+    toss.fault(operation="confirm", orderId=order_id, errorCode="PROVIDER_ERROR", count=1)
+
+    assert error_of(toss.confirm(payment_key, order_id, 15000, key="k4")) == (400, "PROVIDER_ERROR")
+    assert toss.confirm(payment_key, order_id, 15000, key="k4").json()["status"] == "DONE"
+
+
+def test_t3_a_toss_that_stores_errors_replays_a_transient_4xx_to_the_same_key(toss):
+    # Toss does not say whether it stores an error under its key (docs/pg.md): the
+    # sandbox plays both, and the app must be right under both.
+    _replay_errors(toss, True)
+    order_id = toss.new_order_id()
+    payment_key = toss.authorize(order_id, 15000)
+    toss.fault(operation="confirm", orderId=order_id, errorCode="PROVIDER_ERROR", count=1)
+
+    first = toss.confirm(payment_key, order_id, 15000, key="k5")
+    again = toss.confirm(payment_key, order_id, 15000, key="k5")
+
+    assert error_of(first) == error_of(again) == (400, "PROVIDER_ERROR")
+    assert first.content == again.content
+    assert toss.get(payment_key).json()["status"] == "IN_PROGRESS"  # nothing happened
+    assert toss.confirm(payment_key, order_id, 15000, key="k6").json()["status"] == "DONE"
+
+
+def test_t3_a_toss_that_stores_errors_still_never_replays_a_5xx(toss):
+    _replay_errors(toss, True)
+    order_id = toss.new_order_id()
+    payment_key = toss.authorize(order_id, 15000)
+    toss.fault(
+        operation="confirm",
+        orderId=order_id,
+        errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING",
+        count=1,
+    )
+
+    assert error_of(toss.confirm(payment_key, order_id, 15000, key="k7"))[0] == 500
+    assert toss.confirm(payment_key, order_id, 15000, key="k7").json()["status"] == "DONE"
+
+
+def test_t20_a_toss_that_stores_errors_replays_a_cancels_transient_4xx(toss):
+    _replay_errors(toss, True)
+    order_id, payment_key = toss.paid(15000)
+    toss.fault(operation="cancel", orderId=order_id, errorCode="PROVIDER_ERROR", count=1)
+    body = {"cancelReason": "부분", "cancelAmount": 1000}
+
+    assert error_of(toss.cancel(payment_key, body, key="c-1"))[1] == "PROVIDER_ERROR"
+    assert error_of(toss.cancel(payment_key, body, key="c-1"))[1] == "PROVIDER_ERROR"
+    assert toss.get(payment_key).json()["balanceAmount"] == 15000
+    assert toss.cancel(payment_key, body, key="c-2").json()["balanceAmount"] == 14000
+
+
+def test_the_sandbox_can_start_as_a_toss_that_stores_errors():
+    process, base = start_sandbox("--toss-replay-errors")
+    try:
+        settings = requests.get(f"{base}/sandbox/toss/settings", timeout=5).json()
+    finally:
+        process.stop()
+    assert settings == {"replayErrors": True}
+
+
+def test_the_replay_setting_is_checked_and_a_reset_restores_it(toss):
+    bad = toss.http.put(f"{toss.base}/sandbox/toss/settings", json={"replayErrors": 1}, timeout=5)
+    assert bad.status_code == 400
+    _replay_errors(toss, True)
+    assert toss.http.post(f"{toss.base}/sandbox/reset", timeout=5).ok
+    settings = toss.http.get(f"{toss.base}/sandbox/toss/settings", timeout=5).json()
+    assert settings == {"replayErrors": False}
 
 
 def test_t4_replay_returns_the_stored_answer_and_sends_no_second_webhook(toss, receiver):
