@@ -4,6 +4,8 @@ Every task here is idempotent, so it is acknowledged late: a worker killed mid-t
 leaves the message on the broker and another worker runs it again.
 """
 
+from pathlib import Path
+
 from config.env import VAR_DIR, env
 
 _redis_url = env("REDIS_URL", default="")
@@ -11,7 +13,7 @@ _redis_url = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://localhost//"
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "celery" / "broker"
+    _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "celery" / "broker")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

@@ -1,8 +1,13 @@
 """pytest: the real database and broker given by DATABASE_URL / REDIS_URL, else SQLite."""
 
+import os
 import tempfile
 import uuid
 from pathlib import Path
+
+# A test session's tasks go to a broker folder of its own (inherited by the worker
+# processes tests start), never to var/'s, where `make run`'s worker would pick them up.
+os.environ.setdefault("CELERY_BROKER_DIR", tempfile.mkdtemp(prefix="payments-test-broker-"))
 
 from config.env import env
 from config.settings.base import *  # noqa: F403
