@@ -111,19 +111,7 @@ def converge(payments: int, workers: int, with_profile: bool = False) -> dict:
         if with_profile:  # the first worker, until convergence
             output = RESULTS / f"profile-recovery-{workers}-worker.txt"
             spy = PySpy(stack.procs["worker1"].pid, output)
-        stack._spawn(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "--schedule",
-                str(stack.work / "beat-schedule"),
-            ],
-        )
+        stack.start_beat()
         left = payments
         while left and time.monotonic() - started < 600:
             time.sleep(0.5)

@@ -65,22 +65,6 @@ print(json.dumps({{"rows": OutboxMessage.objects.filter(status="PENDING").count(
 """
 
 
-def start_beat(stack: Stack) -> None:
-    stack._spawn(
-        "beat",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--schedule",
-            str(stack.work / "beat-schedule"),
-        ],
-    )
-
-
 def pending(stack: Stack) -> int:
     return stack.sql(
         "SELECT COUNT(*) FROM payments_outboxmessage WHERE kind='LEDGER' AND status='PENDING'"
@@ -110,7 +94,7 @@ def drain(rows: int, workers: int) -> dict:
             stack.start_worker(f"worker{n + 1}")
         cpu_before = stack.cpu()
         started = time.monotonic()
-        start_beat(stack)
+        stack.start_beat()
         left = rows
         while left and time.monotonic() - started < 900:
             time.sleep(0.5)
@@ -148,7 +132,7 @@ def shop(relay: bool, rate: float, seconds: float) -> dict:
         stack.create()
         seeded = stack.seed(members=200, products=1000)
         stack.start(worker=True)
-        start_beat(stack)
+        stack.start_beat()
         stack.sandbox_latency("confirm", *LOW)
         warm = Result(scenario.name, "", rate, 5)
         asyncio.run(offer(Shop(stack, seeded, scenario, warm), min(rate, 50), 5))

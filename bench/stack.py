@@ -349,6 +349,22 @@ print(json.dumps({{"tokens": tokens, "hot": ids[0], "products": ids[1:]}}))
         log = self.work / f"{name}.log"
         wait_until(lambda: "ready." in log.read_text(errors="replace"), f"{name} ready")
 
+    def start_beat(self) -> None:
+        """Celery beat with this stack's settings and a schedule file of its own."""
+        self._spawn(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--schedule",
+                str(self.work / "beat-schedule"),
+            ],
+        )
+
     def _spawn(self, name: str, args: list[str], env: dict | None = None) -> None:
         log = (self.work / f"{name}.log").open("w")
         self.procs[name] = subprocess.Popen(

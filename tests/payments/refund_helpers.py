@@ -46,3 +46,12 @@ def pg_cancelled(sandbox, event: PaymentEvent) -> list[int]:
         return [c["amount"] for c in record.get("cancels") or []]
     actions = record.get("payment_action_details") or []
     return [a["amount"] for a in actions if a["payment_action_type"] == "CANCEL"]
+
+
+def fault(sandbox, event: PaymentEvent, **spec) -> None:
+    """A fault rule on this order's calls to its own gateway (the sandbox's control API)."""
+    sandbox.http.put(
+        f"{sandbox.base}/sandbox/faults",
+        json={"gateway": event.gateway, "orderId": event.order_id, **spec},
+        timeout=5,
+    ).raise_for_status()

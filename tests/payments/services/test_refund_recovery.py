@@ -17,7 +17,7 @@ from payments.services.settle import payment_record_outcome
 from products.models import Product
 from tests.factories import ProductFactory, SellerFactory
 from tests.payments.helpers import unknown_payment
-from tests.payments.refund_helpers import cancel, paid, pg_cancelled
+from tests.payments.refund_helpers import cancel, fault, paid, pg_cancelled
 
 pytestmark = [pytest.mark.django_db]
 
@@ -32,14 +32,6 @@ def product():
 @pytest.fixture(autouse=True)
 def every_gateway(gateways):
     """NicePay and KakaoPay at the sandbox too."""
-
-
-def fault(sandbox, event: PaymentEvent, **spec) -> None:
-    sandbox.http.put(
-        f"{sandbox.base}/sandbox/faults",
-        json={"gateway": event.gateway, "orderId": event.order_id, **spec},
-        timeout=5,
-    ).raise_for_status()
 
 
 def clear_faults(sandbox) -> None:

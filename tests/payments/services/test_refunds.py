@@ -13,7 +13,7 @@ from payments.models import PaymentEvent, Refund, RefundHistory
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory, SellerFactory, give_points
 from tests.payments.helpers import checkout, confirm, in_threads
-from tests.payments.refund_helpers import balance, cancel, paid, pg_cancelled, relay_all
+from tests.payments.refund_helpers import balance, cancel, fault, paid, pg_cancelled, relay_all
 
 pytestmark = [pytest.mark.django_db]
 GATEWAYS = ["toss", "nicepay", "kakaopay"]
@@ -151,17 +151,7 @@ def test_a_refund_the_pg_refuses_releases_what_it_reserved(
     member_client, sandbox, gateways, product, gateway
 ):
     event = paid(member_client, sandbox, [(product.id, 2)], gateway)
-    sandbox.http.put(
-        f"{sandbox.base}/sandbox/faults",
-        json={
-            "gateway": gateway,
-            "operation": "cancel",
-            "orderId": event.order_id,
-            "count": 1,
-            **REFUSALS[gateway],
-        },
-        timeout=5,
-    ).raise_for_status()
+    fault(sandbox, event, operation="cancel", count=1, **REFUSALS[gateway])
 
     refused = cancel(member_client, event.order_id, {"amount": 4000})
 
@@ -177,17 +167,7 @@ def test_a_refund_whose_answer_is_lost_is_unknown_and_keeps_its_reservation(
     member_client, sandbox, gateways, product, gateway
 ):
     event = paid(member_client, sandbox, [(product.id, 2)], gateway)
-    sandbox.http.put(
-        f"{sandbox.base}/sandbox/faults",
-        json={
-            "gateway": gateway,
-            "operation": "cancel",
-            "orderId": event.order_id,
-            "count": 1,
-            "dropResponseAfterCommit": True,
-        },
-        timeout=5,
-    ).raise_for_status()
+    fault(sandbox, event, operation="cancel", count=1, dropResponseAfterCommit=True)
 
     answer = cancel(member_client, event.order_id, {"amount": 4000})
 
