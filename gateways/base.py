@@ -33,6 +33,10 @@ class PaymentGateway(ABC):
     # What the shop's confirm sends: the PG's payment key (Toss, NicePay), or a one-time
     # token while the key came from prepare (KakaoPay: pg_token, and the tid from ready).
     confirm_sends_token: bool = False
+    # Whether the PG's guard against doing one request twice is an Idempotency-Key we
+    # choose (Toss). Only then can recovery continue under a new key (never for NicePay's
+    # orderId rule or KakaoPay's one-time pg_token and cancel_available_amount).
+    keyed_idempotency: bool = False
 
     def __init__(self, code: str, config: dict):
         self.code = code

@@ -119,6 +119,13 @@ class TossSandbox:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def replay_errors(self, on: bool = True) -> None:
+        """Make the sandbox a Toss that stores transient 4xx answers under their key."""
+        url = f"{self.base}/sandbox/toss/settings"
+        assert self.http.put(url, json={"replayErrors": on}, timeout=5).json() == {
+            "replayErrors": on
+        }
+
     def advance(self, seconds: float) -> None:
         assert self.http.post(
             f"{self.base}/sandbox/clock/advance", json={"seconds": seconds}, timeout=5

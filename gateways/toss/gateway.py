@@ -107,6 +107,8 @@ def classify(operation: str, code: str, http_status: int) -> ErrorClass:
 
 
 class TossGateway(PaymentGateway):
+    keyed_idempotency = True
+
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
         self.client = TossClient(

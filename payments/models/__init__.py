@@ -12,6 +12,7 @@ from payments.models.payment import (
     PaymentStatus,
     Purpose,
     WebhookEvent,
+    generation_key,
     history_row,
 )
 from payments.models.refund import Refund, RefundHistory, RefundLine, RefundStatus
@@ -30,5 +31,6 @@ __all__ = [
     "RefundLine",
     "RefundStatus",
     "WebhookEvent",
+    "generation_key",
     "history_row",
 ]

@@ -48,8 +48,11 @@ class PaymentEvent(models.Model):
     # What the buyer's window returned besides the key (KakaoPay's one-time pg_token),
     # kept so that recovery can send the same confirm again.
     pg_auth_token = ExactCharField(max_length=255, blank=True, default="")
-    # Sent on every confirm of this payment, by the request and by recovery alike.
+    # Sent on every confirm of this payment, by the request and by recovery alike, with
+    # ".<generation>" after it once recovery has had to change it (key_rotation.py: only
+    # for a PG whose duplicate guard is this key, only after a lookup proved it safe).
     pg_idempotency_key = ExactCharField(max_length=64, unique=True)
+    pg_key_generation = models.PositiveSmallIntegerField(default=0)
     retry_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # A worker owns the event until lease_until (recovery); a conditional UPDATE takes it.
@@ -119,6 +122,17 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.status})"
+
+    @property
+    def pg_request_key(self) -> str:
+        """The Idempotency-Key its confirms are sent with now."""
+        return generation_key(self.pg_idempotency_key, self.pg_key_generation)
+
+
+def generation_key(key: str, generation: int) -> str:
+    """A request key after `generation` changes: the first key, then "<key>.<n>", so the
+    first key is found in every note a cancel under any of them carries."""
+    return f"{key}.{generation}" if generation else key
 
 
 class PaymentOrder(models.Model):

@@ -17,7 +17,7 @@ each a conditional UPDATE), so concurrent refunds can never exceed what was paid
 from django.db import models
 
 from config.db.fields import ExactCharField
-from payments.models.payment import PaymentEvent, PaymentOrder
+from payments.models.payment import PaymentEvent, PaymentOrder, generation_key
 
 
 class RefundStatus(models.TextChoices):
@@ -45,6 +45,9 @@ class Refund(models.Model):
     # Sent with every cancel of this refund: Toss's Idempotency-Key, NicePay's cancel
     # orderId (at most 64 characters), KakaoPay's payload.
     pg_idempotency_key = ExactCharField(max_length=64, unique=True)
+    # Like a payment's (key_rotation.py): the key sent is pg_idempotency_key, then
+    # "<key>.<generation>" once recovery had to change it; the note carries either.
+    pg_key_generation = models.PositiveSmallIntegerField(default=0)
     # The PG's key for this cancel once known (Toss transactionKey, NicePay cancelledTid,
     # KakaoPay aid): how recovery and reconciliation find it among the PG's cancels.
     pg_transaction_key = ExactCharField(max_length=64, blank=True, default="")
@@ -82,6 +85,11 @@ class Refund(models.Model):
     @property
     def amount(self) -> int:
         return self.pg_amount + self.points_amount
+
+    @property
+    def pg_request_key(self) -> str:
+        """The key its cancel is sent with now (Toss's Idempotency-Key, in its reason too)."""
+        return generation_key(self.pg_idempotency_key, self.pg_key_generation)
 
     @property
     def reference(self) -> str:

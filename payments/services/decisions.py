@@ -16,6 +16,8 @@ its test in tests/payments/services/test_decisions.py.
     RECONFIRM         confirm again with the same key, then decide on that answer
     CANCEL_AND_FAIL   approved for another amount: cancel it at the PG, then decide
     VERIFY_DECLINE    a decline after an attempt we did not see: look the payment up
+    CHECK_KEY         the key keeps getting one stored error back: look the payment up
+    ROTATE_KEY        the lookup proved the PG did nothing: a new key, then RECONFIRM
     LEAVE             nothing is recorded (a note, a refusal, a wait)
     RECHECK           a webhook: ask the PG now, through recovery
 """
@@ -37,6 +39,8 @@ class Action(StrEnum):
     RECONFIRM = "RECONFIRM"
     CANCEL_AND_FAIL = "CANCEL_AND_FAIL"
     VERIFY_DECLINE = "VERIFY_DECLINE"
+    CHECK_KEY = "CHECK_KEY"
+    ROTATE_KEY = "ROTATE_KEY"
     LEAVE = "LEAVE"
     RECHECK = "RECHECK"
     # A finished payment: compare it with the PG's record (a cancel made in its dashboard,
@@ -109,7 +113,7 @@ def judge(event: PaymentEvent, record: PgRecord) -> Decision:
 
 
 def decide_after_confirm(
-    event: PaymentEvent, answer: PgAnswer, *, in_recovery: bool = False
+    event: PaymentEvent, answer: PgAnswer, *, in_recovery: bool = False, may_rotate: bool = False
 ) -> Decision:
     """A confirm's answer: the request's, the asynchronous worker's, or recovery's.
 
@@ -119,6 +123,8 @@ def decide_after_confirm(
     "already processed", then no lookup      | BACK_OFF (LOOKUP_FAILED)
     a decline                                | FAILURE (PG_DECLINED)
     a decline after an unseen attempt        | VERIFY_DECLINE
+    the same stored error, every attempt     | CHECK_KEY (PG_KEY_REPLAYED), if may_rotate:
+      (answer.key_replayed)                  |   recovery, not yet rotated this attempt
     nothing usable                           | BACK_OFF (PG_OUTCOME_UNKNOWN; in recovery
                                              |   RECONFIRM_FAILED)
     """
@@ -129,8 +135,29 @@ def decide_after_confirm(
     if answer.error == PgError.DECLINED:
         action = Action.VERIFY_DECLINE if answer.after_retry else Action.FAILURE
         return Decision(action, "PG_DECLINED", answer.code, answer.message)
+    if may_rotate and answer.key_replayed:
+        return Decision(Action.CHECK_KEY, "PG_KEY_REPLAYED", answer.code, answer.message)
     reason = "RECONFIRM_FAILED" if in_recovery else "PG_OUTCOME_UNKNOWN"
     return Decision(Action.BACK_OFF, reason, answer.code, answer.message)
+
+
+def decide_key_check(event: PaymentEvent, replayed: Decision, answer: PgAnswer) -> Decision:
+    """CHECK_KEY: may recovery continue under a new key? Only if the lookup, made after
+    the key's last (answered) request, proves the PG has not approved the payment.
+
+    lookup answered                      | then
+    -------------------------------------+------------------------------------------
+    authenticated, not approved          | ROTATE_KEY (IDEMPOTENCY_KEY_ROTATED)
+    any other record                     | judge(): approved after all, refused, ...
+    nothing usable, or no such payment   | BACK_OFF (KEY_REPLAY_UNVERIFIED): no proof
+    """
+    if not isinstance(answer.record, PgRecord):
+        return Decision(Action.BACK_OFF, "KEY_REPLAY_UNVERIFIED", replayed.pg_code, answer.code)
+    decision = judge(event, answer.record)
+    if decision.action != Action.BACK_OFF:
+        return decision
+    note = f"{replayed.pg_code} replayed; the PG says {answer.record.raw_status}"
+    return Decision(Action.ROTATE_KEY, "IDEMPOTENCY_KEY_ROTATED", replayed.pg_code, note)
 
 
 def decide_after_decline_check(

@@ -14,7 +14,7 @@ What the answer means for the payment is decided elsewhere (payments.services.de
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
@@ -45,6 +45,8 @@ __all__ = ["PgAnswer", "PgError", "PgRecord", "PgStatus", "Prepared", "WebhookNo
 
 # Codes that mean our keys or setup are wrong: a person must fix the configuration.
 CONFIGURATION_CODES = frozenset({"UNAUTHORIZED_KEY", "INVALID_API_KEY"})
+# "A request with this key is still being processed": the PG is working on it.
+IN_FLIGHT_CODES = frozenset({"IDEMPOTENT_REQUEST_PROCESSING"})
 
 
 class PgError(StrEnum):
@@ -70,6 +72,11 @@ class PgAnswer:
     # A refusal that came after an attempt whose outcome we did not see: the PG may be
     # refusing a repeat of something it did (decisions verify it).
     after_retry: bool = False
+    # Every attempt under the one Idempotency-Key (two at least) was answered with the
+    # same transient 4xx, none a timeout, a 5xx or "still processing": a PG that stores
+    # errors under the key may be replaying it, and no request with the key is in flight.
+    # Only for a PG whose guard is that key (key_rotation.py decides what follows).
+    key_replayed: bool = False
 
     @property
     def said(self) -> str:
@@ -90,11 +97,13 @@ def pg_confirm(event: PaymentEvent) -> PgAnswer:
         order_id=event.order_id,
         payment_key=event.payment_key,
         amount=event.total_amount,
-        idempotency_key=event.pg_idempotency_key,
+        idempotency_key=event.pg_request_key,
         auth_token=event.pg_auth_token or None,
         buyer_ref=str(event.buyer_id),
     )
-    answer = _ask("confirm", lambda: gateway.confirm(request), retries=True)
+    answer = _ask(
+        "confirm", lambda: gateway.confirm(request), retries=True, keyed=gateway.keyed_idempotency
+    )
     if answer.error == PgError.ALREADY_DONE:
         return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=True)
     return answer
@@ -132,7 +141,9 @@ def pg_cancel(
         idempotency_key=idempotency_key,
         expected_balance=expected_balance,
     )
-    return _ask("cancel", lambda: gateway.cancel(request), retries=True)
+    return _ask(
+        "cancel", lambda: gateway.cancel(request), retries=True, keyed=gateway.keyed_idempotency
+    )
 
 
 def pg_prepare(
@@ -215,22 +226,26 @@ def _ref(event: PaymentEvent) -> PaymentRef:
     )
 
 
-def _ask(operation: str, call: Callable[[], object], *, retries: bool) -> PgAnswer:
+def _ask(
+    operation: str, call: Callable[[], object], *, retries: bool, keyed: bool = False
+) -> PgAnswer:
     """Make the call and read the result as a PgAnswer.
 
     With `retries`, Retryable errors are repeated (the same request) with exponential
     backoff and full jitter, at most CONFIRM_MAX_ATTEMPTS times inside
     CONFIRM_BUDGET_SECONDS. An unknown outcome is not waited on again here: recovery
-    asks later.
+    asks later. `keyed`: the request carries the PG's Idempotency-Key (key_replayed).
     """
     release_db_connections()
     started = time.monotonic()
     attempt = 0
+    answers: list[tuple[str, int | None]] = []  # (code, HTTP status) of each error
     while True:
         try:
             return PgAnswer(operation, record=call())
         except pg_errors.Retryable as exc:
             attempt += 1
+            answers.append((exc.code, exc.http_status))
             pause = random.uniform(  # noqa: S311 (jitter, not security)
                 0,
                 min(
@@ -244,7 +259,8 @@ def _ask(operation: str, call: Callable[[], object], *, retries: bool) -> PgAnsw
                 or attempt >= settings.CONFIRM_MAX_ATTEMPTS
                 or spent + pause > settings.CONFIRM_BUDGET_SECONDS
             ):
-                return _error(operation, exc, PgError.NO_ANSWER)
+                answer = _error(operation, exc, PgError.NO_ANSWER)
+                return replace(answer, key_replayed=keyed and _replayed(answers))
             log.info("pg_retry", attempt=attempt, pause_s=round(pause, 3))
             time.sleep(pause)
         except pg_errors.Rejected as exc:
@@ -257,6 +273,18 @@ def _ask(operation: str, call: Callable[[], object], *, retries: bool) -> PgAnsw
             if exc.code in CONFIGURATION_CODES:
                 log.error("pg_configuration_error", code=exc.code)
             return _error(operation, exc, PgError.NO_ANSWER)
+
+
+def _replayed(answers: list[tuple[str, int | None]]) -> bool:
+    """The same answered transient 4xx every time: a replay, if the PG stores errors."""
+    code, status = answers[0]
+    return (
+        len(answers) >= 2
+        and all(answer == (code, status) for answer in answers)
+        and status is not None
+        and 400 <= status < 500
+        and code not in IN_FLIGHT_CODES
+    )
 
 
 def _error(

@@ -55,7 +55,7 @@ def _cancel_at_pg(refund: Refund) -> RefundOutcome:
         payment_key=event.payment_key,
         amount=refund.pg_amount,
         reason=refund.reason,
-        idempotency_key=refund.pg_idempotency_key,
+        idempotency_key=refund.pg_request_key,
         expected_balance=expected,
     )
     return decide_refund_answer(answer)

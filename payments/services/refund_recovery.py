@@ -26,7 +26,8 @@ from django.utils import timezone
 from payments.models import Refund
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
-from payments.services.pg import PgRecord, pg_cancel, pg_lookup
+from payments.services.key_rotation import refund_key_rotate
+from payments.services.pg import PgAnswer, PgRecord, pg_cancel, pg_lookup
 from payments.services.refund import CHECKS_BALANCE, refund_execute
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
@@ -102,7 +103,7 @@ def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
         _release(refund, owner)
         return refund_execute(refund_id=refund_id, actor=actor).status
     attempt = refund.retry_count + 1
-    outcome = _look_then_settle(refund)
+    outcome = _look_then_settle(refund, actor)
     if outcome.status == R.UNKNOWN and attempt >= len(settings.RECOVERY_BACKOFF_SECONDS):
         outcome = RefundOutcome(
             R.NEEDS_ATTENTION, "RECOVERY_BUDGET_SPENT", outcome.pg_code, outcome.pg_message
@@ -119,7 +120,7 @@ def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
     return Refund.objects.values_list("status", flat=True).get(pk=refund_id)
 
 
-def _look_then_settle(refund: Refund) -> RefundOutcome:
+def _look_then_settle(refund: Refund, actor: str = "worker") -> RefundOutcome:
     looked = pg_lookup(refund.event)
     if not isinstance(looked.record, PgRecord):
         return RefundOutcome(R.UNKNOWN, "PG_NO_ANSWER", looked.code, looked.message)
@@ -127,15 +128,20 @@ def _look_then_settle(refund: Refund) -> RefundOutcome:
     if found is not None:
         return RefundOutcome(R.SUCCEEDED, "PG_CANCEL_FOUND", transaction_key=found)
     # Not in the PG's record: it did not happen. The same request again.
-    expected = looked.record.balance_amount if refund.event.gateway in CHECKS_BALANCE else None
-    answer = pg_cancel(
-        refund.event,
-        payment_key=refund.event.payment_key,
-        amount=refund.pg_amount,
-        reason=refund.reason,
-        idempotency_key=refund.pg_idempotency_key,
-        expected_balance=expected,
-    )
+    answer = _send_again(refund, looked.record)
+    if answer.key_replayed:
+        # The key's stored error came back on every attempt, so none is in flight: if a
+        # fresh look still finds no cancel of ours, the PG did nothing under that key,
+        # and the cancel goes on under the next one (key_rotation.py), once.
+        again = pg_lookup(refund.event)
+        if isinstance(again.record, PgRecord):
+            found = refund_find_cancel(refund, again.record)
+            if found is not None:
+                return RefundOutcome(R.SUCCEEDED, "PG_CANCEL_FOUND", transaction_key=found)
+            if refund_key_rotate(
+                refund=refund, replayed_code=answer.code, pg_said=again.said, actor=actor
+            ):
+                answer = _send_again(refund, again.record)
     outcome = decide_refund_answer(answer)
     if outcome.status == R.FAILED:
         # A refusal of a cancel sent again is no proof that nothing happened (NicePay
@@ -143,6 +149,19 @@ def _look_then_settle(refund: Refund) -> RefundOutcome:
         # have missed the first): it stays in doubt, and a person decides in the end.
         return RefundOutcome(R.UNKNOWN, "PG_REFUSED_RESEND", outcome.pg_code, outcome.pg_message)
     return outcome
+
+
+def _send_again(refund: Refund, record: PgRecord) -> PgAnswer:
+    """The refund's cancel, as sent before (KakaoPay: against the balance just read)."""
+    expected = record.balance_amount if refund.event.gateway in CHECKS_BALANCE else None
+    return pg_cancel(
+        refund.event,
+        payment_key=refund.event.payment_key,
+        amount=refund.pg_amount,
+        reason=refund.reason,
+        idempotency_key=refund.pg_request_key,
+        expected_balance=expected,
+    )
 
 
 def refund_find_cancel(refund: Refund, record: PgRecord) -> str | None:
@@ -181,7 +200,7 @@ def refund_operator_recheck(*, refund_id: int, operator: str) -> str:
             else RefundOutcome(R.NEEDS_ATTENTION, "OPERATOR_RECHECK")
         )
     else:
-        outcome = _look_then_settle(refund)
+        outcome = _look_then_settle(refund, operator)
         if outcome.status == R.FAILED and refund.actor == "system":
             # A false failure's money must go back: a refusal stays with the operator.
             outcome = RefundOutcome(R.NEEDS_ATTENTION, "SYSTEM_REFUND_REFUSED", outcome.pg_code)

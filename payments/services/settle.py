@@ -37,7 +37,9 @@ from payments.services.decisions import (
     decide_after_cancel,
     decide_after_confirm,
     decide_after_decline_check,
+    decide_key_check,
 )
+from payments.services.key_rotation import payment_key_rotate
 from payments.services.pg import pg_cancel, pg_confirm, pg_lookup
 from payments.services.queue import EXECUTE_REFUND, enqueue
 from payments.services.refund_request import refund_request_false_failure
@@ -51,15 +53,28 @@ class _AlreadyRestored(Exception):
     """A false failure turned out approved, but its stock is already back on sale."""
 
 
-def decision_carry_out(*, event: PaymentEvent, decision: Decision) -> Decision:
+def decision_carry_out(
+    *, event: PaymentEvent, decision: Decision, actor: str = "worker"
+) -> Decision:
     """Make the PG call a decision needs before it can be recorded, and decide again.
 
     Ends: a re-confirm's answer is never RECONFIRM, a decline check's never
-    VERIFY_DECLINE, and a cancel's is FAILURE or NEEDS_ATTENTION.
+    VERIFY_DECLINE, and a cancel's is FAILURE or NEEDS_ATTENTION. The key changes at most
+    once (key_rotation.py): a replay under the new key backs off.
     """
+    rotated = False
     while True:
         if decision.action == Action.RECONFIRM:
-            decision = decide_after_confirm(event, pg_confirm(event), in_recovery=True)
+            answer = pg_confirm(event)
+            decision = decide_after_confirm(event, answer, in_recovery=True, may_rotate=not rotated)
+        elif decision.action == Action.CHECK_KEY:
+            decision = decide_key_check(event, decision, pg_lookup(event))
+        elif decision.action == Action.ROTATE_KEY:
+            if not payment_key_rotate(event=event, decision=decision, actor=actor):
+                # Moved meanwhile: recording from the status we read will not happen.
+                return Decision(Action.BACK_OFF, "KEY_ROTATION_LOST", decision.pg_code)
+            rotated = True
+            decision = Decision(Action.RECONFIRM, "KEY_ROTATED")
         elif decision.action == Action.VERIFY_DECLINE:
             decision = decide_after_decline_check(event, decision, pg_lookup(event))
         elif decision.action == Action.CANCEL_AND_FAIL:
@@ -95,7 +110,7 @@ def payment_record_outcome(
     if the payment was not in `froms` (someone else moved it first): `event` is re-read,
     and the lease is given back if `lease_owner` still holds it.
     """
-    decision = decision_carry_out(event=event, decision=decision)
+    decision = decision_carry_out(event=event, decision=decision, actor=actor)
     fields = _outcome_fields(decision, attempt)
     status = RECORDED[decision.action]
     try:

@@ -153,8 +153,13 @@ def _fault_error(request: web.Request, payment: TossPayment | None, execute=None
             aborted = payment.status == "ABORTED"
         outcome = _error(request, rule.errorCode, rule.httpStatus)
         # A transient error is not replayed to a retry, unless the sandbox plays a Toss
-        # that stores 4xx answers too (replay_errors); a 5xx never is.
-        replayed = request.app["sandbox"].idempotency.replay_errors and outcome.status < 500
+        # that stores 4xx answers too (replay_errors); a 5xx never is, nor "still in
+        # process" (the store's own answer while a request runs, never a stored one).
+        replayed = (
+            request.app["sandbox"].idempotency.replay_errors
+            and outcome.status < 500
+            and rule.errorCode != "IDEMPOTENT_REQUEST_PROCESSING"
+        )
         outcome.store = aborted or replayed
         return outcome
 

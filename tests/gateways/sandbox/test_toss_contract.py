@@ -237,6 +237,23 @@ def test_t3_a_toss_that_stores_errors_still_never_replays_a_5xx(toss):
     assert toss.confirm(payment_key, order_id, 15000, key="k7").json()["status"] == "DONE"
 
 
+def test_t3_a_toss_that_stores_errors_never_stores_still_in_process(toss):
+    # 409 is the store's own answer while a request with the key runs, never a stored one.
+    _replay_errors(toss, True)
+    order_id = toss.new_order_id()
+    payment_key = toss.authorize(order_id, 15000)
+    toss.fault(
+        operation="confirm",
+        orderId=order_id,
+        errorCode="IDEMPOTENT_REQUEST_PROCESSING",
+        httpStatus=409,
+        count=1,
+    )
+
+    assert error_of(toss.confirm(payment_key, order_id, 15000, key="k8"))[0] == 409
+    assert toss.confirm(payment_key, order_id, 15000, key="k8").json()["status"] == "DONE"
+
+
 def test_t20_a_toss_that_stores_errors_replays_a_cancels_transient_4xx(toss):
     _replay_errors(toss, True)
     order_id, payment_key = toss.paid(15000)

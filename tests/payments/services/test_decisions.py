@@ -14,6 +14,7 @@ from payments.services.decisions import (
     decide_after_decline_check,
     decide_budget_spent,
     decide_in_recovery,
+    decide_key_check,
     decide_operator_recheck,
     decide_operator_resolve,
     decide_restore_recheck,
@@ -153,6 +154,44 @@ def test_after_confirm_no_usable_answer_backs_off(in_recovery, reason):
         reason,
         "READ_TIMEOUT",
     )
+
+
+@pytest.mark.parametrize(("may_rotate", "action"), [(True, "CHECK_KEY"), (False, "BACK_OFF")])
+def test_after_confirm_a_replayed_error_is_checked_only_where_a_new_key_may_follow(
+    may_rotate, action
+):
+    answer = failed(PgError.NO_ANSWER, "PROVIDER_ERROR", "confirm", key_replayed=True)
+    decision = decide_after_confirm(EVENT, answer, in_recovery=True, may_rotate=may_rotate)
+    assert (decision.action, decision.pg_code) == (action, "PROVIDER_ERROR")
+
+
+# --- may the key change? -----------------------------------------------------------------
+
+REPLAYED = Decision(Action.CHECK_KEY, "PG_KEY_REPLAYED", "PROVIDER_ERROR")
+
+
+def test_key_check_authenticated_not_approved_rotates():
+    decision = decide_key_check(EVENT, REPLAYED, found(pg(PgStatus.PENDING, raw="IN_PROGRESS")))
+    assert (decision.action, decision.reason, decision.pg_code) == (
+        Action.ROTATE_KEY,
+        "IDEMPOTENCY_KEY_ROTATED",
+        "PROVIDER_ERROR",
+    )
+    assert "IN_PROGRESS" in decision.pg_message
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [(PgStatus.APPROVED, Action.SUCCESS), (PgStatus.FAILED, Action.FAILURE)],
+)
+def test_key_check_any_other_record_is_judged_and_the_key_stays(status, action):
+    assert decide_key_check(EVENT, REPLAYED, found(pg(status))).action == action
+
+
+@pytest.mark.parametrize("answer", [failed(PgError.NO_ANSWER), no_record()])
+def test_key_check_without_a_record_there_is_no_proof(answer):
+    decision = decide_key_check(EVENT, REPLAYED, answer)
+    assert (decision.action, decision.reason) == (Action.BACK_OFF, "KEY_REPLAY_UNVERIFIED")
 
 
 # --- verifying a decline -----------------------------------------------------------------
