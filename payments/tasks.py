@@ -12,6 +12,7 @@ from payments.services import queue
 from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
+from payments.services.pg_health import health_evaluate
 from payments.services.recovery import new_lease_owner, recovery_attempt_many, recovery_claim
 from payments.services.refund import refund_execute
 from payments.services.refund_recovery import refund_recover_many, refund_recovery_claim
@@ -50,7 +51,11 @@ def recovery_scan() -> int:
 
     A batch per task, not a payment per task: the task's own cost (message, log lines,
     Celery's bookkeeping) was a third of a recovery's CPU when each payment had its own.
+    First, each gateway's health is judged from the calls since the last scan: of a
+    gateway that is DOWN only a few probes are claimed (pg_health).
     """
+    down = health_evaluate()
+    _log_if_any("gateways_down", **dict.fromkeys(sorted(down), 1))
     return _claim_and_share("recovery_scan", recovery_claim, recover_payments)
 
 

@@ -35,6 +35,16 @@ def pytest_sessionfinish(session, exitstatus):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(autouse=True)
+def fresh_gateway_health():
+    """Each test starts with no gateway DOWN in this process's memory (its rows roll back)."""
+    from payments.services.pg_health import health_forget
+
+    health_forget()
+    yield
+    health_forget()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -61,6 +61,14 @@ RECOVERY_BATCH_SIZE = env.int("RECOVERY_BATCH_SIZE", default=200)
 # Payments per recovery task: each task asks the PG about them one after another, so a
 # batch must stay well inside half the lease even when every call is slow.
 RECOVERY_TASK_PAYMENTS = env.int("RECOVERY_TASK_PAYMENTS", default=10)
+# Gateway health (payments/services/pg_health.py): a gateway is DOWN once this many of its
+# calls failed since recovery's last scan, and more failed than were answered. While it is
+# DOWN, each scan leases only this many of its payments (and refunds) as probes, and
+# their failed attempts do not count against the budget above. Each process adds its
+# answered calls to the counts at most this often (failures at once).
+GATEWAY_DOWN_MIN_FAILURES = env.int("GATEWAY_DOWN_MIN_FAILURES", default=5)
+GATEWAY_PROBES_PER_SCAN = env.int("GATEWAY_PROBES_PER_SCAN", default=2)
+GATEWAY_HEALTH_FLUSH_SECONDS = env.float("GATEWAY_HEALTH_FLUSH_SECONDS", default=1.0)
 # A failed stock restore is retried (after re-checking the PG) once it is this old.
 COMPENSATION_STALE_SECONDS = env.int("COMPENSATION_STALE_SECONDS", default=60)
 COMPENSATION_BATCH_SIZE = env.int("COMPENSATION_BATCH_SIZE", default=200)

@@ -2,6 +2,7 @@
 (refund.py). Status changes happen only through payments.states (a payment's) and
 payments.services.refund_states (a refund's); never save() a status."""
 
+from payments.models.health import GatewayHealth, GatewayState
 from payments.models.payment import (
     CompensationJob,
     IdempotencyRecord,
@@ -19,6 +20,8 @@ from payments.models.refund import Refund, RefundHistory, RefundLine, RefundStat
 
 __all__ = [
     "CompensationJob",
+    "GatewayHealth",
+    "GatewayState",
     "IdempotencyRecord",
     "OutboxMessage",
     "PaymentEvent",

@@ -24,7 +24,7 @@ from django.conf import settings
 from config.db.connections import release_db_connections
 from config.errors import DomainError
 from gateways import errors as pg_errors
-from gateways.base import get_gateway
+from gateways.base import PaymentGateway, get_gateway
 from gateways.types import (
     CancelRequest,
     ConfirmRequest,
@@ -36,6 +36,7 @@ from gateways.types import (
     WebhookNotice,
 )
 from payments.models import PaymentEvent
+from payments.services.pg_health import health_note
 
 log = structlog.get_logger(__name__)
 
@@ -101,24 +102,22 @@ def pg_confirm(event: PaymentEvent) -> PgAnswer:
         auth_token=event.pg_auth_token or None,
         buyer_ref=str(event.buyer_id),
     )
-    answer = _ask(
-        "confirm", lambda: gateway.confirm(request), retries=True, keyed=gateway.keyed_idempotency
-    )
+    answer = _ask(gateway, "confirm", lambda: gateway.confirm(request), retries=True)
     if answer.error == PgError.ALREADY_DONE:
-        return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=True)
+        return _ask(gateway, "lookup", lambda: gateway.lookup(_ref(event)), retries=True)
     return answer
 
 
 def pg_lookup(event: PaymentEvent) -> PgAnswer:
     """The PG's record of the payment, asked once, the way this PG finds it best."""
     gateway = get_gateway(event.gateway)
-    return _ask("lookup", lambda: gateway.lookup(_ref(event)), retries=False)
+    return _ask(gateway, "lookup", lambda: gateway.lookup(_ref(event)), retries=False)
 
 
 def pg_find_key(code: str, payment_key: str) -> PgAnswer:
     """The PG's record of a paymentKey, whichever order it belongs to (asked once)."""
     gateway = get_gateway(code)
-    return _ask("lookup", lambda: gateway.get_payment(payment_key), retries=False)
+    return _ask(gateway, "lookup", lambda: gateway.get_payment(payment_key), retries=False)
 
 
 def pg_cancel(
@@ -141,9 +140,7 @@ def pg_cancel(
         idempotency_key=idempotency_key,
         expected_balance=expected_balance,
     )
-    return _ask(
-        "cancel", lambda: gateway.cancel(request), retries=True, keyed=gateway.keyed_idempotency
-    )
+    return _ask(gateway, "cancel", lambda: gateway.cancel(request), retries=True)
 
 
 def pg_prepare(
@@ -168,7 +165,7 @@ def pg_prepare(
         cancel_url=cancel_url,
         fail_url=fail_url,
     )
-    return _ask("prepare", lambda: gateway.prepare(request), retries=False)
+    return _ask(gateway, "prepare", lambda: gateway.prepare(request), retries=False)
 
 
 def pg_prepare_lease(code: str) -> timedelta | None:
@@ -227,14 +224,15 @@ def _ref(event: PaymentEvent) -> PaymentRef:
 
 
 def _ask(
-    operation: str, call: Callable[[], object], *, retries: bool, keyed: bool = False
+    gateway: PaymentGateway, operation: str, call: Callable[[], object], *, retries: bool
 ) -> PgAnswer:
-    """Make the call and read the result as a PgAnswer.
+    """Make the call and read the result as a PgAnswer; note each call's outcome in the
+    gateway's health (pg_health).
 
     With `retries`, Retryable errors are repeated (the same request) with exponential
     backoff and full jitter, at most CONFIRM_MAX_ATTEMPTS times inside
     CONFIRM_BUDGET_SECONDS. An unknown outcome is not waited on again here: recovery
-    asks later. `keyed`: the request carries the PG's Idempotency-Key (key_replayed).
+    asks later.
     """
     release_db_connections()
     started = time.monotonic()
@@ -242,8 +240,9 @@ def _ask(
     answers: list[tuple[str, int | None]] = []  # (code, HTTP status) of each error
     while True:
         try:
-            return PgAnswer(operation, record=call())
+            answer = _read(operation, call, after_retry=attempt > 0)
         except pg_errors.Retryable as exc:
+            health_note(gateway.code, answered=False)
             attempt += 1
             answers.append((exc.code, exc.http_status))
             pause = random.uniform(  # noqa: S311 (jitter, not security)
@@ -260,19 +259,31 @@ def _ask(
                 or spent + pause > settings.CONFIRM_BUDGET_SECONDS
             ):
                 answer = _error(operation, exc, PgError.NO_ANSWER)
+                keyed = gateway.keyed_idempotency
                 return replace(answer, key_replayed=keyed and _replayed(answers))
             log.info("pg_retry", attempt=attempt, pause_s=round(pause, 3))
             time.sleep(pause)
-        except pg_errors.Rejected as exc:
-            return _error(operation, exc, PgError.DECLINED, after_retry=attempt > 0)
-        except pg_errors.PaymentNotFound as exc:
-            return _error(operation, exc, PgError.NOT_FOUND)
-        except pg_errors.AlreadyProcessed as exc:
-            return _error(operation, exc, PgError.ALREADY_DONE)
-        except pg_errors.GatewayError as exc:  # OutcomeUnknown, ConfigError
-            if exc.code in CONFIGURATION_CODES:
-                log.error("pg_configuration_error", code=exc.code)
-            return _error(operation, exc, PgError.NO_ANSWER)
+        else:
+            health_note(gateway.code, answered=answer.error != PgError.NO_ANSWER)
+            return answer
+
+
+def _read(operation: str, call: Callable[[], object], *, after_retry: bool) -> PgAnswer:
+    """One call's answer; Retryable is left to the caller (it may repeat the call)."""
+    try:
+        return PgAnswer(operation, record=call())
+    except pg_errors.Rejected as exc:
+        return _error(operation, exc, PgError.DECLINED, after_retry=after_retry)
+    except pg_errors.PaymentNotFound as exc:
+        return _error(operation, exc, PgError.NOT_FOUND)
+    except pg_errors.AlreadyProcessed as exc:
+        return _error(operation, exc, PgError.ALREADY_DONE)
+    except pg_errors.Retryable:
+        raise
+    except pg_errors.GatewayError as exc:  # OutcomeUnknown, ConfigError
+        if exc.code in CONFIGURATION_CODES:
+            log.error("pg_configuration_error", code=exc.code)
+        return _error(operation, exc, PgError.NO_ANSWER)
 
 
 def _replayed(answers: list[tuple[str, int | None]]) -> bool:

@@ -16,6 +16,8 @@ log = structlog.get_logger(__name__)
 CONFIRM_PAYMENT = "payments.confirm_payment"
 PROCESS_WEBHOOK = "payments.process_webhook"
 EXECUTE_REFUND = "payments.execute_refund"
+PAYMENT_RECOVERY_SCAN = "payments.recovery_scan"
+REFUND_RECOVERY_SCAN = "payments.refund_recovery_scan"
 
 
 def enqueue(task: str, *args) -> None:

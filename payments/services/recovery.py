@@ -32,6 +32,12 @@ from payments.services.decisions import (
     decide_webhook_recheck,
 )
 from payments.services.pg import pg_lookup
+from payments.services.pg_health import (
+    breaker_scopes,
+    health_down,
+    health_flush,
+    recovery_attempt_number,
+)
 from payments.services.settle import (
     payment_record_outcome,
     payment_release_lease,
@@ -61,18 +67,24 @@ def recovery_claim(
     now = now or timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     if order_id is not None:
-        due = [Q(order_id=order_id, status__in=RECOVERABLE)]
+        due, scopes = [Q(order_id=order_id, status__in=RECOVERABLE)], [(Q(), limit)]
     else:
-        due = list(_due(now))
+        due, scopes = list(_due(now)), breaker_scopes("gateway", limit)
     candidates: list[int] = []
     # One query per status, each served by its (status, time) index: the cost does not
     # grow with the finished payments in the table.
-    for condition in due:
-        room = limit - len(candidates)
-        if room <= 0:
-            break
-        query = PaymentEvent.objects.filter(condition, free).order_by("next_attempt_at", "id")
-        candidates += list(query.values_list("id", flat=True)[:room])
+    for scope, cap in scopes:
+        taken = 0
+        for condition in due:
+            room = min(cap - taken, limit - len(candidates))
+            if room <= 0:
+                break
+            query = PaymentEvent.objects.filter(condition, scope, free)
+            found = list(
+                query.order_by("next_attempt_at", "id").values_list("id", flat=True)[:room]
+            )
+            candidates += found
+            taken += len(found)
     if not candidates:
         return []
     # One UPDATE for the lot (rows locked in primary-key order, so two scans cannot
@@ -145,6 +157,7 @@ def recovery_attempt_many(
         # payment, not two (log lines were a sixth of a recovery worker's CPU).
         with _about(event, recovery_action=decision.action, attempt=event.retry_count + 1):
             results.append(_settle(event, decision, owner, actor, dry_run))
+    health_flush()
     return results
 
 
@@ -176,6 +189,8 @@ def recovery_ask_and_decide(event: PaymentEvent) -> Decision:
     """Ask the PG and decide; on the last attempt an undecided answer is asked again."""
     decision = decide_in_recovery(event, pg_lookup(event), window_passed=pg_window_passed(event))
     final = event.retry_count + 1 >= len(settings.RECOVERY_BACKOFF_SECONDS)
+    if final and health_down(event.gateway):
+        return decision  # the PG's outage, not this payment's trouble: no budget is spent
     if decision.action == Action.BACK_OFF and final:
         again = decide_in_recovery(event, pg_lookup(event), window_passed=pg_window_passed(event))
         decision = decide_budget_spent(again)
@@ -207,7 +222,7 @@ def _settle(
         decision=decision,
         actor=actor,
         froms={event.status},
-        attempt=event.retry_count + 1,
+        attempt=recovery_attempt_number(event.gateway, event.retry_count, decision.reason),
         lease_owner=owner,
     )
     if not recorded:  # else payment_outcome said it, with the decision bound

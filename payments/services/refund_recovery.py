@@ -28,6 +28,7 @@ from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
 from payments.services.key_rotation import refund_key_rotate
 from payments.services.pg import PgAnswer, PgRecord, pg_cancel, pg_lookup
+from payments.services.pg_health import breaker_scopes, recovery_attempt_number
 from payments.services.refund import CHECKS_BALANCE, refund_execute
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
@@ -49,11 +50,15 @@ def refund_recovery_claim(*, owner: str, limit: int, now: datetime | None = None
         Q(status=R.REQUESTED, updated_at__lte=stale),
     ]
     candidates: list[int] = []
-    for condition in due:  # one indexed query per status
-        room = limit - len(candidates)
-        if room > 0:
-            rows = Refund.objects.filter(condition, free).order_by("id")
-            candidates += list(rows.values_list("id", flat=True)[:room])
+    for scope, cap in breaker_scopes("event__gateway", limit):  # probes of a DOWN gateway
+        taken = 0
+        for condition in due:  # one indexed query per status
+            room = min(cap - taken, limit - len(candidates))
+            if room > 0:
+                rows = Refund.objects.filter(condition, scope, free).order_by("id")
+                found = list(rows.values_list("id", flat=True)[:room])
+                candidates += found
+                taken += len(found)
     if not candidates:
         return []
     lease = now + timedelta(seconds=settings.RECOVERY_LEASE_SECONDS)
@@ -102,9 +107,10 @@ def refund_recover(*, refund_id: int, owner: str, actor: str = "worker") -> str:
     if refund.status == R.REQUESTED and refund.actor != "pg":  # a PG's own cancel: never sent
         _release(refund, owner)
         return refund_execute(refund_id=refund_id, actor=actor).status
-    attempt = refund.retry_count + 1
     outcome = _look_then_settle(refund, actor)
-    if outcome.status == R.UNKNOWN and attempt >= len(settings.RECOVERY_BACKOFF_SECONDS):
+    attempt = recovery_attempt_number(refund.event.gateway, refund.retry_count, outcome.reason)
+    spent = attempt is not None and attempt >= len(settings.RECOVERY_BACKOFF_SECONDS)
+    if outcome.status == R.UNKNOWN and spent:
         outcome = RefundOutcome(
             R.NEEDS_ATTENTION, "RECOVERY_BUDGET_SPENT", outcome.pg_code, outcome.pg_message
         )

@@ -1,0 +1,182 @@
+"""Each PG's health, from the calls we make anyway, and what recovery does with it.
+
+Every PG call through the port (payments.services.pg) is noted here as answered (a
+record, a decline, "no such payment", "already done") or failed (unreachable, timed out,
+5xx, a transient error). Each process adds its counts to the gateway's GatewayHealth row:
+failures at once, answers at most once a second (GATEWAY_HEALTH_FLUSH_SECONDS).
+
+    UP --recovery's scan: at least GATEWAY_DOWN_MIN_FAILURES failed calls since its last
+         look, and more failed than answered--> DOWN
+    DOWN --any call answered normally (a probe's lookup, a shopper's confirm)--> UP
+
+While a gateway is DOWN (a circuit breaker):
+- recovery leases at most GATEWAY_PROBES_PER_SCAN of its due payments (and refunds) per
+  scan, as probes; the rest wait, their attempts untouched;
+- a probe that gets no answer does not count as an attempt: the budget
+  (RECOVERY_BACKOFF_SECONDS) is for a payment's own trouble, not for the PG's outage, so
+  no outage pushes a payment into NEEDS_ATTENTION by itself.
+The first answer after DOWN turns it UP and brings forward every in-doubt payment and
+refund of that gateway waiting out a backoff (next_attempt_at = now), and queues a scan
+at once. The scans then lease them RECOVERY_BATCH_SIZE at a time, each scan's batch shared
+among the workers: the PG that just came back sees at most that many per scan, never the
+whole backlog at once.
+"""
+
+import time
+from datetime import datetime
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from payments.models import GatewayHealth, PaymentEvent, Refund
+from payments.models import GatewayState as G
+from payments.models import PaymentStatus as S
+from payments.models import RefundStatus as R
+from payments.services.queue import PAYMENT_RECOVERY_SCAN, REFUND_RECOVERY_SCAN, enqueue
+
+log = structlog.get_logger(__name__)
+
+# Backing off for one of these reasons means the PG gave no usable answer.
+NO_ANSWER_REASONS = frozenset(
+    {
+        "PG_UNREACHABLE",
+        "RECONFIRM_FAILED",
+        "LOOKUP_FAILED",
+        "DECLINE_UNVERIFIED",
+        "KEY_REPLAY_UNVERIFIED",
+        "PG_NO_ANSWER",
+        "PG_LOOKUP_FAILED",
+    }
+)
+
+# This process's counts not yet added to the rows, and what it last read of the states.
+_pending: dict[str, list] = {}  # gateway -> [answered, failed, last flush (monotonic)]
+_states: dict[str, str] = {}
+_states_read = [float("-inf")]
+
+
+def health_note(gateway: str, *, answered: bool) -> None:
+    """One PG call's outcome. Never raises: health is advice, the call's answer is not."""
+    try:
+        counts = _pending.setdefault(gateway, [0, 0, time.monotonic()])
+        counts[0 if answered else 1] += 1
+        if not answered or time.monotonic() - counts[2] >= settings.GATEWAY_HEALTH_FLUSH_SECONDS:
+            _flush(gateway, counts)
+        if answered and health_down(gateway):
+            health_recovered(gateway)
+    except Exception as exc:  # a database hiccup must not turn an answer into an error
+        log.warning("gateway_health_note_failed", error=type(exc).__name__)
+
+
+def _flush(gateway: str, counts: list) -> None:
+    answered, failed = counts[0], counts[1]
+    counts[:] = [0, 0, time.monotonic()]
+    if not (answered or failed):
+        return
+    rows = GatewayHealth.objects.filter(gateway=gateway)
+    if not rows.update(ok_calls=F("ok_calls") + answered, failed_calls=F("failed_calls") + failed):
+        GatewayHealth.objects.get_or_create(gateway=gateway)
+        rows.update(ok_calls=F("ok_calls") + answered, failed_calls=F("failed_calls") + failed)
+
+
+def health_flush() -> None:
+    """Add this process's counts now (recovery does, after each batch)."""
+    for gateway, counts in list(_pending.items()):
+        _flush(gateway, counts)
+
+
+def health_down(gateway: str) -> bool:
+    """Whether the gateway is DOWN, as read at most once a second by this process."""
+    return gateway in health_down_gateways()
+
+
+def health_down_gateways() -> set[str]:
+    if time.monotonic() - _states_read[0] >= 1.0:
+        _states.clear()
+        _states.update(GatewayHealth.objects.values_list("gateway", "state"))
+        _states_read[0] = time.monotonic()
+    return {gateway for gateway, state in _states.items() if state == G.DOWN}
+
+
+def health_forget() -> None:
+    """Drop what this process read and counted (a test's fresh start)."""
+    _pending.clear()
+    _states.clear()
+    _states_read[0] = float("-inf")
+
+
+def health_evaluate(now: datetime | None = None) -> set[str]:
+    """Recovery's scan: turn gateways whose calls mostly failed since the last look DOWN
+    (or UP again, if answers won); the gateways DOWN now."""
+    now = now or timezone.now()
+    health_flush()
+    down = set()
+    with transaction.atomic():
+        for row in GatewayHealth.objects.select_for_update().order_by("gateway"):
+            answered, failed = row.ok_calls - row.seen_ok, row.failed_calls - row.seen_failed
+            row.seen_ok, row.seen_failed = row.ok_calls, row.failed_calls
+            fields = ["seen_ok", "seen_failed"]
+            if (
+                row.state == G.UP
+                and failed >= settings.GATEWAY_DOWN_MIN_FAILURES
+                and failed > answered
+            ):
+                row.state, row.changed_at = G.DOWN, now
+                fields += ["state", "changed_at"]
+                log.warning("gateway_down", gateway=row.gateway, failed=failed, answered=answered)
+            row.save(update_fields=fields)
+            if row.state == G.DOWN:
+                down.add(row.gateway)
+    _states_read[0] = float("-inf")
+    return down
+
+
+def health_recovered(gateway: str) -> bool:
+    """The gateway answered while DOWN: UP again, and whatever of it waits out a backoff
+    is due now (one process wins; True for it)."""
+    now = timezone.now()
+    won = GatewayHealth.objects.filter(gateway=gateway, state=G.DOWN).update(
+        state=G.UP,
+        changed_at=now,
+        recovered_at=now,
+        seen_ok=F("ok_calls"),
+        seen_failed=F("failed_calls"),
+    )
+    _states[gateway] = G.UP
+    if not won:
+        return False
+    payments, refunds = health_bring_forward(gateway, now)
+    log.warning("gateway_recovered", gateway=gateway, payments=payments, refunds=refunds)
+    enqueue(PAYMENT_RECOVERY_SCAN)
+    enqueue(REFUND_RECOVERY_SCAN)
+    return True
+
+
+def health_bring_forward(gateway: str, now: datetime) -> tuple[int, int]:
+    """Make every in-doubt payment and refund of the gateway due now."""
+    payments = PaymentEvent.objects.filter(
+        gateway=gateway, status=S.UNKNOWN, next_attempt_at__gt=now
+    ).update(next_attempt_at=now)
+    refunds = Refund.objects.filter(
+        event__gateway=gateway, status=R.UNKNOWN, next_attempt_at__gt=now
+    ).update(next_attempt_at=now)
+    return payments, refunds
+
+
+def breaker_scopes(field: str, limit: int) -> list[tuple[Q, int]]:
+    """What a scan may lease (pg_health): everything of the gateways that are UP, and a
+    few probes of each gateway that is DOWN. `field` names the payment's gateway."""
+    down = sorted(health_down_gateways())
+    scopes = [(~Q(**{f"{field}__in": down}) if down else Q(), limit)]
+    return scopes + [(Q(**{field: gateway}), settings.GATEWAY_PROBES_PER_SCAN) for gateway in down]
+
+
+def recovery_attempt_number(gateway: str, retry_count: int, reason: str) -> int | None:
+    """The attempt this was, or None when it does not count: no answer from a gateway
+    that is DOWN (its schedule then restarts at the first delay, its budget untouched)."""
+    if reason in NO_ANSWER_REASONS and health_down(gateway):
+        return None
+    return retry_count + 1
