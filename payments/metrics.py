@@ -5,7 +5,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from config.metrics import LATENCY_BUCKETS
-from payments.selectors import payment_operations_summary
+from payments.selectors import gateway_health_summary, payment_operations_summary
 
 CONFIRMS = Counter(
     "payment_confirms_total",
@@ -107,3 +107,30 @@ class PaymentGauges:
 
         for name, key, help_text in SUMMARY_GAUGES:
             yield GaugeMetricFamily(name, help_text, value=summary[key])
+
+        yield from gateway_gauges(gateway_health_summary())
+
+
+def gateway_gauges(summary: dict[str, dict]):
+    """Each configured gateway's health (payments.services.pg_health), a sample each."""
+    up = GaugeMetricFamily(
+        "payment_gateway_up",
+        "1 while the gateway is UP (or has no health row yet), 0 while it is DOWN",
+        labels=["gateway"],
+    )
+    in_doubt = GaugeMetricFamily(
+        "payment_gateway_in_doubt",
+        "In-doubt payments (UNKNOWN, EXECUTING) and refunds (REQUESTED, EXECUTING, UNKNOWN)",
+        labels=["gateway", "kind"],
+    )
+    recovered = GaugeMetricFamily(
+        "payment_gateway_recovered_in_doubt_seconds",
+        "Seconds since the UP gateway recovered while something in doubt then still is; else 0",
+        labels=["gateway"],
+    )
+    for gateway, health in sorted(summary.items()):
+        up.add_metric([gateway], 1 if health["up"] else 0)
+        in_doubt.add_metric([gateway, "payment"], health["payments_in_doubt"])
+        in_doubt.add_metric([gateway, "refund"], health["refunds_in_doubt"])
+        recovered.add_metric([gateway], health["recovered_in_doubt_seconds"])
+    yield from (up, in_doubt, recovered)

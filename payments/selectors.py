@@ -1,11 +1,13 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Min, Prefetch, QuerySet
 from django.utils import timezone
 
 from payments.models import (
     CompensationJob,
+    GatewayHealth,
+    GatewayState,
     OutboxMessage,
     PaymentEvent,
     PaymentHistory,
@@ -104,6 +106,65 @@ def _refunds_in_doubt(*, stuck_before) -> int:
         status__in=REFUND_PENDING_STATUSES, updated_at__lte=stuck_before
     ).count()
     return pending + Refund.objects.filter(status=RefundStatus.NEEDS_ATTENTION).count()
+
+
+# What recovery works on: payments UNKNOWN or EXECUTING (payments.services.decisions.
+# RECOVERABLE), refunds REQUESTED, EXECUTING or UNKNOWN (refund_recovery.IN_DOUBT). Named
+# again here, as importing those services from here is circular; a test keeps them equal.
+PAYMENTS_IN_DOUBT = [PaymentStatus.UNKNOWN, PaymentStatus.EXECUTING]
+REFUNDS_IN_DOUBT = REFUND_PENDING_STATUSES
+
+
+def gateway_health_summary(*, now=None) -> dict[str, dict]:
+    """Each configured gateway's health, for the gauges (payments.services.pg_health).
+
+    {gateway: {"up", "payments_in_doubt", "refunds_in_doubt", "recovered_in_doubt_seconds"}}
+    for every key of PAYMENT_GATEWAYS: up unless its GatewayHealth row says DOWN (no row
+    yet is UP); in-doubt payments (UNKNOWN, EXECUTING) and refunds (REQUESTED, EXECUTING,
+    UNKNOWN); and, while it is UP after a recovery, the seconds since recovered_at if
+    anything created by then is still in doubt (else 0).
+
+    Three queries whatever the number of gateways: the health rows, and one count per
+    kind grouped by gateway over the (status, ...) indexes of open rows only; the oldest
+    created_at of each group says whether anything predates the recovery.
+    """
+    now = now or timezone.now()
+    health = {
+        gateway: (state, recovered_at)
+        for gateway, state, recovered_at in GatewayHealth.objects.values_list(
+            "gateway", "state", "recovered_at"
+        )
+    }
+    payments = _in_doubt_by_gateway(
+        PaymentEvent.objects.filter(status__in=PAYMENTS_IN_DOUBT), "gateway"
+    )
+    refunds = _in_doubt_by_gateway(
+        Refund.objects.filter(status__in=REFUNDS_IN_DOUBT), "event__gateway"
+    )
+    summary = {}
+    for gateway in settings.PAYMENT_GATEWAYS:
+        state, recovered_at = health.get(gateway, (GatewayState.UP, None))
+        n_payments, oldest_payment = payments.get(gateway, (0, None))
+        n_refunds, oldest_refund = refunds.get(gateway, (0, None))
+        up = state != GatewayState.DOWN
+        waiting = 0.0
+        if up and recovered_at is not None:
+            oldest = [t for t in (oldest_payment, oldest_refund) if t is not None]
+            if oldest and min(oldest) <= recovered_at:
+                waiting = max((now - recovered_at).total_seconds(), 0.0)
+        summary[gateway] = {
+            "up": up,
+            "payments_in_doubt": n_payments,
+            "refunds_in_doubt": n_refunds,
+            "recovered_in_doubt_seconds": waiting,
+        }
+    return summary
+
+
+def _in_doubt_by_gateway(rows: QuerySet, field: str) -> dict[str, tuple]:
+    """{gateway: (count, oldest created_at)} of the rows, in one grouped query."""
+    grouped = rows.values_list(field).annotate(n=Count("id"), oldest=Min("created_at"))
+    return {gateway: (n, oldest) for gateway, n, oldest in grouped.order_by()}
 
 
 def payment_finished_recently(*, hours: int = 1, now=None) -> dict[str, int]:

@@ -53,4 +53,6 @@ def test_the_alerts_cover_what_operators_must_know():
         "OutboxParked",
         "OutboxBacklog",
         "RefundsInDoubt",
+        "GatewayDown",
+        "GatewayRecoveredStillInDoubt",
     }

@@ -8,8 +8,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from payments.models import CompensationJob, OutboxMessage, PaymentEvent
+from payments.models import CompensationJob, GatewayHealth, OutboxMessage, PaymentEvent, Refund
+from payments.selectors import PAYMENTS_IN_DOUBT, REFUNDS_IN_DOUBT, gateway_health_summary
 from payments.services.compensation import compensation_restore
+from payments.services.decisions import RECOVERABLE
+from payments.services.refund_recovery import IN_DOUBT
 from payments.services.relay import relay_book_many, relay_claim
 from payments.states import transition
 from tests.factories import ProductFactory
@@ -197,3 +200,128 @@ def test_the_outbox_gauges_count_late_and_parked_bookings(client, member_client,
     assert value(after, "payment_outbox_backlog") == 0
     assert value(after, "payment_outbox_parked") == 1  # parked waits for an operator
     assert delta(before, after, "payment_outbox_bookings_total", result="booked") == 2
+
+
+def in_doubt_payment(member, gateway, n, status="UNKNOWN", created_ago=None):
+    event = PaymentEvent.objects.create(
+        order_id=f"ord-gw-{n}",
+        buyer=member,
+        gateway=gateway,
+        order_name="x",
+        total_amount=5000,
+        pg_idempotency_key=f"gw-{n}",
+    )
+    path = {"UNKNOWN": ["EXECUTING", "UNKNOWN"], "EXECUTING": ["EXECUTING"]}[status]
+    for to in path:
+        assert transition(event.pk, to=to, reason="TEST", actor="test")
+    if created_ago is not None:
+        created_at = timezone.now() - created_ago
+        PaymentEvent.objects.filter(pk=event.pk).update(created_at=created_at)
+    return event
+
+
+def refund_of(event, status, n):
+    return Refund.objects.create(
+        event=event,
+        status=status,
+        pg_amount=1000,
+        reason="test",
+        actor="test",
+        pg_idempotency_key=f"gw-refund-{n}",
+    )
+
+
+def test_the_in_doubt_statuses_are_recoverys_own():
+    assert set(PAYMENTS_IN_DOUBT) == RECOVERABLE
+    assert set(REFUNDS_IN_DOUBT) == IN_DOUBT
+
+
+def test_gateway_up_follows_the_health_rows(client):
+    GatewayHealth.objects.create(gateway="toss", state="DOWN", changed_at=timezone.now())
+    GatewayHealth.objects.create(gateway="nicepay", state="UP")
+
+    samples = scrape(client)
+
+    assert samples[("payment_gateway_up", (("gateway", "toss"),))] == 0
+    assert samples[("payment_gateway_up", (("gateway", "nicepay"),))] == 1
+    assert samples[("payment_gateway_up", (("gateway", "kakaopay"),))] == 1  # no row yet
+
+    GatewayHealth.objects.filter(gateway="toss").update(state="UP")
+    assert value(scrape(client), "payment_gateway_up", gateway="toss") == 1
+
+
+def test_gateway_in_doubt_counts_payments_and_refunds_by_gateway(client, member):
+    in_doubt_payment(member, "toss", 1)
+    in_doubt_payment(member, "toss", 2, status="EXECUTING")
+    nicepay = in_doubt_payment(member, "nicepay", 3)
+    settled = in_doubt_payment(member, "kakaopay", 4)
+    assert transition(settled.pk, to="SUCCESS", reason="TEST", actor="test")
+    for n, status in enumerate(["REQUESTED", "EXECUTING", "UNKNOWN", "SUCCEEDED"]):
+        refund_of(settled, status, n)  # a settled payment's refunds: three in doubt
+    refund_of(nicepay, "NEEDS_ATTENTION", 9)  # an operator's, not recovery's
+
+    samples = scrape(client)
+
+    def in_doubt(gateway, kind):
+        return samples[("payment_gateway_in_doubt", (("gateway", gateway), ("kind", kind)))]
+
+    assert in_doubt("toss", "payment") == 2
+    assert in_doubt("nicepay", "payment") == 1
+    assert in_doubt("kakaopay", "payment") == 0
+    assert in_doubt("toss", "refund") == 0
+    assert in_doubt("nicepay", "refund") == 0
+    assert in_doubt("kakaopay", "refund") == 3
+
+
+def recovered(gateway, seconds_ago):
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    GatewayHealth.objects.create(gateway=gateway, state="UP", changed_at=at, recovered_at=at)
+    return at
+
+
+def test_recovered_in_doubt_seconds_count_from_the_recovery_while_older_ones_wait(client, member):
+    recovered("toss", 300)
+    recovered("nicepay", 300)
+    waiting = in_doubt_payment(member, "toss", 1, created_ago=timedelta(minutes=10))
+    in_doubt_payment(member, "nicepay", 2, created_ago=timedelta(minutes=1))  # after it
+
+    samples = scrape(client)
+
+    seconds = value(samples, "payment_gateway_recovered_in_doubt_seconds", gateway="toss")
+    assert 300 <= seconds < 360
+    assert samples[("payment_gateway_recovered_in_doubt_seconds", (("gateway", "nicepay"),))] == 0
+    assert samples[("payment_gateway_recovered_in_doubt_seconds", (("gateway", "kakaopay"),))] == 0
+
+    assert transition(waiting.pk, to="SUCCESS", reason="TEST", actor="test")
+    assert value(scrape(client), "payment_gateway_recovered_in_doubt_seconds", gateway="toss") == 0
+
+
+def test_recovered_in_doubt_seconds_count_older_refunds_and_only_while_up(client, member):
+    recovered("kakaopay", 200)
+    paid = in_doubt_payment(member, "kakaopay", 1, created_ago=timedelta(minutes=10))
+    assert transition(paid.pk, to="SUCCESS", reason="TEST", actor="test")
+    refund = refund_of(paid, "UNKNOWN", 1)
+    Refund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    seconds = value(
+        scrape(client), "payment_gateway_recovered_in_doubt_seconds", gateway="kakaopay"
+    )
+    assert 200 <= seconds < 260
+
+    GatewayHealth.objects.filter(gateway="kakaopay").update(state="DOWN")  # down again
+    assert (
+        value(scrape(client), "payment_gateway_recovered_in_doubt_seconds", gateway="kakaopay") == 0
+    )
+
+
+def test_the_gateway_gauges_cost_three_queries_whatever_the_gateways(
+    member, django_assert_num_queries
+):
+    for n, gateway in enumerate(["toss", "nicepay", "kakaopay"]):
+        recovered(gateway, 60)
+        refund_of(in_doubt_payment(member, gateway, n), "UNKNOWN", n)
+
+    with django_assert_num_queries(3):
+        summary = gateway_health_summary()
+
+    assert set(summary) == set(settings.PAYMENT_GATEWAYS)

@@ -1,0 +1,154 @@
+"""The crash and outage tests' shop: a client that keeps trying through crashes and
+outages, as a browser's shop page would, and buys through every PG."""
+
+import random
+import re
+import time
+from collections import Counter
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from products.models import Product
+from tests.crash.stack import Stack
+
+GATEWAYS = ("toss", "nicepay", "kakaopay")
+
+
+class Shop:
+    """A client that keeps trying through crashes, as a browser's shop page would."""
+
+    def __init__(self, stack: Stack, sandbox, tokens: list[str], products: list[Product]):
+        self.stack, self.sandbox, self.tokens, self.products = stack, sandbox, tokens, products
+        self.lost = Counter()
+
+    def call(
+        self, path: str, token: str, body: dict, headers: dict | None = None
+    ) -> requests.Response:
+        deadline = time.monotonic() + 60  # the web server may be down for a moment
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                response = requests.post(
+                    f"{self.stack.base}{path}",
+                    json=body,
+                    timeout=10,
+                    headers={"Authorization": f"Token {token}", **(headers or {})},
+                )
+                # 409 CHECKOUT_IN_PROGRESS: the first try still waits for the PG's ready.
+                busy = response.status_code == 409 and "CHECKOUT_IN_PROGRESS" in response.text
+                if response.status_code < 500 and not busy:
+                    return response
+                last = f"{response.status_code} {response.text[:200]}"
+            except requests.RequestException as exc:
+                last = repr(exc)[:200]
+            self.lost[re.sub(r"/payments/[^/]+/cancel$", "/payments/{orderId}/cancel", path)] += 1
+            time.sleep(0.25)
+        raise AssertionError(f"{path} never answered; last: {last}")
+
+    def pay_in_window(self, gateway: str, answer: dict) -> str:
+        """What the buyer's window gives the shop for its confirm call."""
+        base = self.sandbox.base
+        if gateway == "toss":
+            return self.sandbox.authorize(answer["orderId"], answer["amount"])
+        if gateway == "nicepay":
+            body = {"orderId": answer["orderId"], "amount": answer["amount"]}
+            return requests.post(f"{base}/sandbox/nicepay/authorize", json=body, timeout=5).json()[
+                "tid"
+            ]
+        tid = parse_qs(urlsplit(answer["redirectUrl"]).query)["tid"][0]
+        return requests.post(
+            f"{base}/sandbox/kakaopay/authorize", json={"tid": tid}, timeout=5
+        ).json()["pg_token"]
+
+    def cart(self, i: int, rng: random.Random, gateway: str) -> dict:
+        """A sixth each: a point top-up, goods partly and goods wholly paid with points."""
+        if i % 6 == 0:
+            return {
+                "gateway": gateway,
+                "purpose": "POINT_CHARGE",
+                "amount": rng.randint(1, 20) * 1000,
+            }
+        product, quantity = rng.choice(self.products), rng.randint(1, 3)
+        body = {"gateway": gateway, "items": [{"productId": product.id, "quantity": quantity}]}
+        total = product.price * quantity
+        if i % 6 == 1:
+            body["pointsToUse"] = rng.randint(1, total - 1)
+        elif i % 6 == 2:
+            body["pointsToUse"] = total
+        return body
+
+    def buy(self, i: int) -> None:
+        rng = random.Random(i)
+        token = self.tokens[i % len(self.tokens)]
+        gateway = GATEWAYS[i % len(GATEWAYS)]
+        body = self.cart(i, rng, gateway)
+        answer = self.call(
+            "/api/v1/payments/checkout", token, body, {"Idempotency-Key": f"cart-{i}"}
+        ).json()
+        if answer["status"] == "SUCCESS":
+            return  # paid with points: no PG window, no confirm
+        payment_key = self.pay_in_window(gateway, answer)
+        confirm = {
+            "orderId": answer["orderId"],
+            "paymentKey": payment_key,
+            "amount": answer["amount"],
+        }
+        # Every other confirm is asynchronous: 202 at once, a worker calls the PG.
+        headers = {"Prefer": "respond-async"} if i % 2 else None
+        self.call("/api/v1/payments/confirm", token, confirm, headers)
+        if i % 4 == 3 or i % 12 == 0:  # a quarter of the orders, and a sixth of the top-ups
+            self.refund(i, token, answer["orderId"], body, rng)
+
+    def refund(self, i: int, token: str, order_id: str, cart: dict, rng: random.Random) -> None:
+        """Once the order is paid: in full, one unit, or part of its amount (a third each)."""
+        if self.outcome(order_id, token) != "SUCCESS":
+            return
+        kind = (i // 4) % 3
+        if kind == 1 and cart.get("items"):
+            body = {"items": [{"productId": cart["items"][0]["productId"], "quantity": 1}]}
+        elif kind == 2:
+            body = {"amount": rng.randint(1, 900)}
+        else:
+            body = {}
+        body["reason"] = f"crash test {i}"
+        key = {"Idempotency-Key": f"refund-{i}"}
+        self.call(f"/api/v1/payments/{order_id}/cancel", token, body, key)
+
+    def outcome(self, order_id: str, token: str) -> str | None:
+        """The payment's status once the confirm settled it (None if it never did)."""
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(
+                    f"{self.stack.base}/api/v1/payments/{order_id}",
+                    timeout=15,
+                    headers={"Authorization": f"Token {token}", "Prefer": "wait=5"},
+                )
+                if response.ok and response.json()["status"] not in ("EXECUTING", "UNKNOWN"):
+                    return response.json()["status"]
+            except requests.RequestException:
+                self.lost["/api/v1/payments/{orderId}"] += 1
+            time.sleep(0.25)
+        return None
+
+    def pay(self, i: int, gateway: str) -> tuple[str, str]:
+        """One unit of a product through `gateway`, confirmed synchronously (the confirm
+        may end in doubt); (orderId, the buyer's token)."""
+        token = self.tokens[i % len(self.tokens)]
+        product = self.products[i % len(self.products)]
+        body = {"gateway": gateway, "items": [{"productId": product.id, "quantity": 1}]}
+        answer = self.call(
+            "/api/v1/payments/checkout", token, body, {"Idempotency-Key": f"pay-{gateway}-{i}"}
+        ).json()
+        confirm = {
+            "orderId": answer["orderId"],
+            "paymentKey": self.pay_in_window(gateway, answer),
+            "amount": answer["amount"],
+        }
+        self.call("/api/v1/payments/confirm", token, confirm)
+        return answer["orderId"], token
+
+    def refund_all(self, i: int, token: str, order_id: str) -> None:
+        key = {"Idempotency-Key": f"refund-all-{i}"}
+        self.call(f"/api/v1/payments/{order_id}/cancel", token, {}, key)
