@@ -17,13 +17,14 @@ of these hold:
   among its cancels (refund_recovery).
 
 Each change is written with a history row (IDEMPOTENCY_KEY_ROTATED, what was replayed and
-what the lookup said), by the recovery worker that holds the lease, at most once per
+what the lookup said), only while the worker's lease is still its own, at most once per
 attempt. The first key stays in the key sent (a prefix), so a cancel under any
 generation is still found by it among the PG's cancels.
 """
 
 import structlog
 from django.db import transaction
+from django.utils import timezone
 
 from payments.models import PaymentEvent, Refund, generation_key
 from payments.refund_states import refund_history
@@ -39,9 +40,7 @@ def payment_key_rotate(*, event: PaymentEvent, decision: Decision, actor: str) -
     generation = event.pg_key_generation + 1
     note = _note(decision.pg_message, event.pg_request_key, event, generation)
     with transaction.atomic(durable=True):
-        if not PaymentEvent.objects.filter(
-            pk=event.pk, status=event.status, pg_key_generation=event.pg_key_generation
-        ).update(pg_key_generation=generation):
+        if not _next_generation(PaymentEvent, event):
             return False
         record_note(
             event.pk, reason=decision.reason, actor=actor, pg_code=decision.pg_code, pg_message=note
@@ -57,9 +56,7 @@ def refund_key_rotate(*, refund: Refund, replayed_code: str, pg_said: str, actor
     generation = refund.pg_key_generation + 1
     why = f"{replayed_code} replayed; the PG says {pg_said}, our cancel not among its cancels"
     with transaction.atomic(durable=True):
-        if not Refund.objects.filter(
-            pk=refund.pk, status=refund.status, pg_key_generation=refund.pg_key_generation
-        ).update(pg_key_generation=generation):
+        if not _next_generation(Refund, refund):
             return False
         refund_history(
             refund.pk,
@@ -74,6 +71,22 @@ def refund_key_rotate(*, refund: Refund, replayed_code: str, pg_said: str, actor
     refund.pg_key_generation = generation
     log.warning("pg_key_rotated", refund_id=refund.pk, generation=generation)
     return True
+
+
+def _next_generation(model: type[PaymentEvent] | type[Refund], row) -> bool:
+    """Move the row to its next key generation, only if it is as we read it and its lease
+    is still ours: a worker whose lease ran out might no longer be the only one working it."""
+    return bool(
+        model.objects.filter(
+            pk=row.pk,
+            status=row.status,
+            pg_key_generation=row.pg_key_generation,
+            lease_owner=row.lease_owner,
+            lease_until__gt=timezone.now(),
+        )
+        .exclude(lease_owner="")
+        .update(pg_key_generation=row.pg_key_generation + 1)
+    )
 
 
 def _note(why: str, old: str, row: PaymentEvent | Refund, generation: int) -> str:

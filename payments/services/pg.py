@@ -46,8 +46,9 @@ __all__ = ["PgAnswer", "PgError", "PgRecord", "PgStatus", "Prepared", "WebhookNo
 
 # Codes that mean our keys or setup are wrong: a person must fix the configuration.
 CONFIGURATION_CODES = frozenset({"UNAUTHORIZED_KEY", "INVALID_API_KEY"})
-# "A request with this key is still being processed": the PG is working on it.
-IN_FLIGHT_CODES = frozenset({"IDEMPOTENT_REQUEST_PROCESSING"})
+# "A request with this key is still being processed", "another request on this payment
+# is running": the PG is working on something, so nothing under the key is proved done.
+IN_FLIGHT_CODES = frozenset({"IDEMPOTENT_REQUEST_PROCESSING", "FORBIDDEN_CONSECUTIVE_REQUEST"})
 
 
 class PgError(StrEnum):
@@ -242,7 +243,11 @@ def _ask(
         try:
             answer = _read(operation, call, after_retry=attempt > 0)
         except pg_errors.Retryable as exc:
-            health_note(gateway.code, answered=False)
+            # A transient 4xx is still the PG answering (a stored error replayed, its
+            # provider failing); only silence and 5xx say the PG itself is in trouble.
+            answered = exc.http_status is not None and exc.http_status < 500
+            health_note(gateway.code, answered=answered)
+            release_db_connections()  # the note may have opened one: not held while waiting
             attempt += 1
             answers.append((exc.code, exc.http_status))
             pause = random.uniform(  # noqa: S311 (jitter, not security)

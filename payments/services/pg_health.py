@@ -1,13 +1,14 @@
 """Each PG's health, from the calls we make anyway, and what recovery does with it.
 
 Every PG call through the port (payments.services.pg) is noted here as answered (a
-record, a decline, "no such payment", "already done") or failed (unreachable, timed out,
-5xx, a transient error). Each process adds its counts to the gateway's GatewayHealth row:
+record, a decline, "no such payment", "already done", any other 4xx) or failed
+(unreachable, timed out, 5xx). Each process adds its counts to the gateway's GatewayHealth row:
 failures at once, answers at most once a second (GATEWAY_HEALTH_FLUSH_SECONDS).
 
     UP --recovery's scan: at least GATEWAY_DOWN_MIN_FAILURES failed calls since its last
          look, and more failed than answered--> DOWN
-    DOWN --any call answered normally (a probe's lookup, a shopper's confirm)--> UP
+    DOWN --any call answered (a probe's lookup, a shopper's confirm), or the scan seeing
+           more answered than failed since its last look--> UP
 
 While a gateway is DOWN (a circuit breaker):
 - recovery leases at most GATEWAY_PROBES_PER_SCAN of its due payments (and refunds) per
@@ -19,9 +20,11 @@ The first answer after DOWN turns it UP and brings forward every in-doubt paymen
 refund of that gateway waiting out a backoff (next_attempt_at = now), and queues a scan
 at once. The scans then lease them RECOVERY_BATCH_SIZE at a time, each scan's batch shared
 among the workers: the PG that just came back sees at most that many per scan, never the
-whole backlog at once.
+whole backlog at once. Until the first scan after an outage began has judged it, the
+attempts made meanwhile still count (one interval's worth, at most one or two).
 """
 
+import threading
 import time
 from datetime import datetime
 
@@ -52,18 +55,22 @@ NO_ANSWER_REASONS = frozenset(
     }
 )
 
-# This process's counts not yet added to the rows, and what it last read of the states.
+# This process's counts not yet added to the rows, and what it last read of the states
+# (shared by its threads: gunicorn's and Celery's, hence the lock).
+_lock = threading.Lock()
 _pending: dict[str, list] = {}  # gateway -> [answered, failed, last flush (monotonic)]
-_states: dict[str, str] = {}
+_states: dict[str, str] = {}  # gateway -> state, replaced whole on each read
 _states_read = [float("-inf")]
 
 
 def health_note(gateway: str, *, answered: bool) -> None:
     """One PG call's outcome. Never raises: health is advice, the call's answer is not."""
     try:
-        counts = _pending.setdefault(gateway, [0, 0, time.monotonic()])
-        counts[0 if answered else 1] += 1
-        if not answered or time.monotonic() - counts[2] >= settings.GATEWAY_HEALTH_FLUSH_SECONDS:
+        with _lock:
+            counts = _pending.setdefault(gateway, [0, 0, time.monotonic()])
+            counts[0 if answered else 1] += 1
+            due = time.monotonic() - counts[2] >= settings.GATEWAY_HEALTH_FLUSH_SECONDS
+        if not answered or due:
             _flush(gateway, counts)
         if answered and health_down(gateway):
             health_recovered(gateway)
@@ -72,8 +79,9 @@ def health_note(gateway: str, *, answered: bool) -> None:
 
 
 def _flush(gateway: str, counts: list) -> None:
-    answered, failed = counts[0], counts[1]
-    counts[:] = [0, 0, time.monotonic()]
+    with _lock:
+        answered, failed = counts[0], counts[1]
+        counts[:] = [0, 0, time.monotonic()]
     if not (answered or failed):
         return
     rows = GatewayHealth.objects.filter(gateway=gateway)
@@ -94,17 +102,18 @@ def health_down(gateway: str) -> bool:
 
 
 def health_down_gateways() -> set[str]:
+    global _states
     if time.monotonic() - _states_read[0] >= 1.0:
-        _states.clear()
-        _states.update(GatewayHealth.objects.values_list("gateway", "state"))
+        _states = dict(GatewayHealth.objects.values_list("gateway", "state"))
         _states_read[0] = time.monotonic()
     return {gateway for gateway, state in _states.items() if state == G.DOWN}
 
 
 def health_forget() -> None:
     """Drop what this process read and counted (a test's fresh start)."""
+    global _states
     _pending.clear()
-    _states.clear()
+    _states = {}
     _states_read[0] = float("-inf")
 
 
@@ -113,7 +122,7 @@ def health_evaluate(now: datetime | None = None) -> set[str]:
     (or UP again, if answers won); the gateways DOWN now."""
     now = now or timezone.now()
     health_flush()
-    down = set()
+    down, back = set(), []
     with transaction.atomic():
         for row in GatewayHealth.objects.select_for_update().order_by("gateway"):
             answered, failed = row.ok_calls - row.seen_ok, row.failed_calls - row.seen_failed
@@ -127,9 +136,14 @@ def health_evaluate(now: datetime | None = None) -> set[str]:
                 row.state, row.changed_at = G.DOWN, now
                 fields += ["state", "changed_at"]
                 log.warning("gateway_down", gateway=row.gateway, failed=failed, answered=answered)
+            elif row.state == G.DOWN and answered > failed:
+                back.append(row.gateway)  # answers nobody noted as a recovery yet
             row.save(update_fields=fields)
             if row.state == G.DOWN:
                 down.add(row.gateway)
+    for gateway in back:
+        if health_recovered(gateway):
+            down.discard(gateway)
     _states_read[0] = float("-inf")
     return down
 
@@ -138,17 +152,19 @@ def health_recovered(gateway: str) -> bool:
     """The gateway answered while DOWN: UP again, and whatever of it waits out a backoff
     is due now (one process wins; True for it)."""
     now = timezone.now()
-    won = GatewayHealth.objects.filter(gateway=gateway, state=G.DOWN).update(
-        state=G.UP,
-        changed_at=now,
-        recovered_at=now,
-        seen_ok=F("ok_calls"),
-        seen_failed=F("failed_calls"),
-    )
-    _states[gateway] = G.UP
+    with transaction.atomic():  # UP and the bring-forward, or neither
+        won = GatewayHealth.objects.filter(gateway=gateway, state=G.DOWN).update(
+            state=G.UP,
+            changed_at=now,
+            recovered_at=now,
+            seen_ok=F("ok_calls"),
+            seen_failed=F("failed_calls"),
+        )
+        if won:
+            payments, refunds = health_bring_forward(gateway, now)
+    _states_read[0] = float("-inf")
     if not won:
         return False
-    payments, refunds = health_bring_forward(gateway, now)
     log.warning("gateway_recovered", gateway=gateway, payments=payments, refunds=refunds)
     enqueue(PAYMENT_RECOVERY_SCAN)
     enqueue(REFUND_RECOVERY_SCAN)
@@ -160,8 +176,10 @@ def health_bring_forward(gateway: str, now: datetime) -> tuple[int, int]:
     payments = PaymentEvent.objects.filter(
         gateway=gateway, status=S.UNKNOWN, next_attempt_at__gt=now
     ).update(next_attempt_at=now)
+    # By a subquery, not a join: one UPDATE on MySQL too, with its filters.
+    of_gateway = PaymentEvent.objects.filter(gateway=gateway).values("pk")
     refunds = Refund.objects.filter(
-        event__gateway=gateway, status=R.UNKNOWN, next_attempt_at__gt=now
+        event_id__in=of_gateway, status=R.UNKNOWN, next_attempt_at__gt=now
     ).update(next_attempt_at=now)
     return payments, refunds
 
@@ -170,8 +188,9 @@ def breaker_scopes(field: str, limit: int) -> list[tuple[Q, int]]:
     """What a scan may lease (pg_health): everything of the gateways that are UP, and a
     few probes of each gateway that is DOWN. `field` names the payment's gateway."""
     down = sorted(health_down_gateways())
-    scopes = [(~Q(**{f"{field}__in": down}) if down else Q(), limit)]
-    return scopes + [(Q(**{field: gateway}), settings.GATEWAY_PROBES_PER_SCAN) for gateway in down]
+    # Probes first: a full batch of other work must not leave a DOWN gateway unprobed.
+    probes = [(Q(**{field: gateway}), settings.GATEWAY_PROBES_PER_SCAN) for gateway in down]
+    return [*probes, (~Q(**{f"{field}__in": down}) if down else Q(), limit)]
 
 
 def recovery_attempt_number(gateway: str, retry_count: int, reason: str) -> int | None:

@@ -71,7 +71,7 @@ def decision_carry_out(
             decision = decide_key_check(event, decision, pg_lookup(event))
         elif decision.action == Action.ROTATE_KEY:
             if not payment_key_rotate(event=event, decision=decision, actor=actor):
-                # Moved meanwhile: recording from the status we read will not happen.
+                # Moved, rotated by another, or our lease ran out: back off, no new key.
                 return Decision(Action.BACK_OFF, "KEY_ROTATION_LOST", decision.pg_code)
             rotated = True
             decision = Decision(Action.RECONFIRM, "KEY_ROTATED")

@@ -4,7 +4,7 @@ Toss answers every call with a 5xx for longer than the whole recovery budget (a 
 schedule: attempts after 1, 2, 4, 8 and 16 s, so 31 s of budget against a 40-s outage,
 the way 5 minutes of outage compare with the real schedule's first steps). Meanwhile
 buyers keep paying through all three PGs and refunding earlier Toss orders. Then Toss
-comes back. What must hold (docs/recovery.md, "When a PG is down"):
+comes back. What must hold (docs/design.md, "When a PG is down, or replays its errors"):
 
 - NicePay and KakaoPay are not affected: their payments settle during the outage, their
   own in-doubt payments included;
