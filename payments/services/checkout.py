@@ -208,12 +208,20 @@ def _unfinished_preparation(answer: dict, buyer, idempotency, actor: str) -> dic
     still waiting for the PG (CHECKOUT_IN_PROGRESS: a second prepare would give the buyer
     a window for another PG key), or it died between the payment's commit and the PG's
     answer, its lease has run out, and this request takes the lease and does the step.
-    An order paid with points whose request died before its SUCCESS is finished here."""
+    An order paid with points whose request died before its SUCCESS is finished here, and
+    one that died after it is answered as it now stands."""
     event = PaymentEvent.objects.filter(order_id=answer.get("orderId"), buyer=buyer).first()
-    if event is None or event.status != S.NOT_STARTED or event.payment_key:
+    if event is None:
         return answer
-    if event.total_amount == 0:
+    if event.total_amount == 0 and event.status == S.NOT_STARTED:
         return _paid_with_points(event, answer, buyer, idempotency, actor)
+    if event.total_amount == 0 and event.status != answer.get("status"):
+        # Its request recorded the outcome and died before storing the answer that says so.
+        answer = {**answer, "status": event.status}
+        idempotency_update(member=buyer, key=idempotency, answer=answer)
+        return answer
+    if event.status != S.NOT_STARTED or event.payment_key:
+        return answer
     lease = pg_prepare_lease(event.gateway)
     if lease is None:
         return answer

@@ -3,6 +3,7 @@ the rest, an order the points cover paid at once, and every failure giving them 
 
 import threading
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.test import override_settings
@@ -12,6 +13,7 @@ from ledger import accounts
 from ledger.check import ledger_check
 from ledger.models import Account, JournalEntry
 from payments.models import CompensationJob, PaymentEvent
+from payments.services import checkout
 from payments.services.relay import relay_book_many, relay_claim
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory, SellerFactory, give_points
@@ -103,6 +105,46 @@ def test_an_order_the_points_cover_is_paid_at_once_without_the_pg(
     member.refresh_from_db()
     assert member.point_balance == 2000
     assert ledger_check().ok
+
+
+def test_a_replay_after_the_request_died_past_its_success_answers_success(
+    member, member_client, product
+):
+    # The first request recorded SUCCESS and died before it stored that answer (a kill -9
+    # in the crash test): the replay must not hand back the stored NOT_STARTED.
+    give_points(member, 12000)
+    key = {"HTTP_IDEMPOTENCY_KEY": "k-died"}
+    with (
+        mock.patch.object(checkout, "idempotency_update", side_effect=RuntimeError("killed")),
+        pytest.raises(RuntimeError),
+    ):
+        buy(member_client, [(product.id, 2)], points=10000, headers=key)
+    event = PaymentEvent.objects.get()
+    assert event.status == "SUCCESS"
+
+    replay = buy(member_client, [(product.id, 2)], points=10000, headers=key)
+
+    assert replay.status_code == 201
+    assert (replay.json()["orderId"], replay.json()["status"]) == (event.order_id, "SUCCESS")
+    assert buy(member_client, [(product.id, 2)], points=10000, headers=key).json() == replay.json()
+    member.refresh_from_db()
+    assert member.point_balance == 2000  # spent once
+
+
+def test_a_replay_after_the_request_died_before_its_success_pays_it(member, member_client, product):
+    give_points(member, 12000)
+    key = {"HTTP_IDEMPOTENCY_KEY": "k-died-early"}
+    with (
+        mock.patch.object(checkout, "payment_record_outcome", side_effect=RuntimeError("killed")),
+        pytest.raises(RuntimeError),
+    ):
+        buy(member_client, [(product.id, 2)], points=10000, headers=key)
+    assert PaymentEvent.objects.get().status == "NOT_STARTED"
+
+    replay = buy(member_client, [(product.id, 2)], points=10000, headers=key)
+
+    assert replay.json()["status"] == "SUCCESS"
+    assert PaymentEvent.objects.get().status == "SUCCESS"
 
 
 def test_too_few_points_is_409_and_takes_nothing(member, member_client, product):
