@@ -13,7 +13,7 @@ its test in tests/payments/services/test_decisions.py.
     FAILURE           recorded FAILURE (stock restored)
     NEEDS_ATTENTION   recorded NEEDS_ATTENTION: a person decides
     BACK_OFF          recorded UNKNOWN: recovery asks the PG again later
-    RECONFIRM         confirm again with the same key, then decide on that answer
+    RECONFIRM         confirm again with its key, then decide on that answer
     CANCEL_AND_FAIL   approved for another amount: cancel it at the PG, then decide
     VERIFY_DECLINE    a decline after an attempt we did not see: look the payment up
     CHECK_KEY         the key keeps getting one stored error back: look the payment up

@@ -74,8 +74,9 @@ class PgAnswer:
     # A refusal that came after an attempt whose outcome we did not see: the PG may be
     # refusing a repeat of something it did (decisions verify it).
     after_retry: bool = False
-    # Every attempt under the one Idempotency-Key (two at least) was answered with the
-    # same transient 4xx, none a timeout, a 5xx or "still processing": a PG that stores
+    # Every attempt of this call (two at least, all under its one Idempotency-Key) was
+    # answered with the same transient 4xx, none a timeout, a 5xx or "still processing"
+    # (IN_FLIGHT_CODES): a PG that stores
     # errors under the key may be replaying it, and no request with the key is in flight.
     # Only for a PG whose guard is that key (key_rotation.py decides what follows).
     key_replayed: bool = False

@@ -26,6 +26,7 @@ attempts made meanwhile still count (one interval's worth, at most one or two).
 
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -42,34 +43,44 @@ from payments.services.queue import PAYMENT_RECOVERY_SCAN, REFUND_RECOVERY_SCAN,
 
 log = structlog.get_logger(__name__)
 
-# Backing off for one of these reasons means the PG gave no usable answer.
-NO_ANSWER_REASONS = frozenset(
-    {
-        "PG_UNREACHABLE",
-        "RECONFIRM_FAILED",
-        "LOOKUP_FAILED",
-        "DECLINE_UNVERIFIED",
-        "KEY_REPLAY_UNVERIFIED",
-        "PG_NO_ANSWER",
-        "PG_LOOKUP_FAILED",
-    }
-)
+# The reasons an attempt is numbered by that mean the PG gave no usable answer: a
+# payment's first look (decide_in_recovery), a refund's outcome (refund_recovery).
+NO_ANSWER_REASONS = frozenset({"PG_UNREACHABLE", "PG_NO_ANSWER", "PG_LOOKUP_FAILED"})
 
-# This process's counts not yet added to the rows, and what it last read of the states
-# (shared by its threads: gunicorn's and Celery's, hence the lock).
+
+@dataclass
+class _Unsent:
+    """A gateway's calls this process has not yet added to its row."""
+
+    answered: int = 0
+    failed: int = 0
+    since: float = field(default_factory=time.monotonic)  # the last flush
+
+
+@dataclass
+class _Known:
+    """The states this process last read (the dict is replaced whole, never changed)."""
+
+    states: dict[str, str] = field(default_factory=dict)
+    read_at: float = float("-inf")
+
+
+# Shared by the process's threads (gunicorn's, Celery's): the lock guards the counts.
 _lock = threading.Lock()
-_pending: dict[str, list] = {}  # gateway -> [answered, failed, last flush (monotonic)]
-_states: dict[str, str] = {}  # gateway -> state, replaced whole on each read
-_states_read = [float("-inf")]
+_unsent: dict[str, _Unsent] = {}
+_known = _Known()
 
 
 def health_note(gateway: str, *, answered: bool) -> None:
     """One PG call's outcome. Never raises: health is advice, the call's answer is not."""
     try:
         with _lock:
-            counts = _pending.setdefault(gateway, [0, 0, time.monotonic()])
-            counts[0 if answered else 1] += 1
-            due = time.monotonic() - counts[2] >= settings.GATEWAY_HEALTH_FLUSH_SECONDS
+            counts = _unsent.setdefault(gateway, _Unsent())
+            if answered:
+                counts.answered += 1
+            else:
+                counts.failed += 1
+            due = time.monotonic() - counts.since >= settings.GATEWAY_HEALTH_FLUSH_SECONDS
         if not answered or due:
             _flush(gateway, counts)
         if answered and health_down(gateway):
@@ -78,10 +89,10 @@ def health_note(gateway: str, *, answered: bool) -> None:
         log.warning("gateway_health_note_failed", error=type(exc).__name__)
 
 
-def _flush(gateway: str, counts: list) -> None:
+def _flush(gateway: str, counts: _Unsent) -> None:
     with _lock:
-        answered, failed = counts[0], counts[1]
-        counts[:] = [0, 0, time.monotonic()]
+        answered, failed = counts.answered, counts.failed
+        counts.answered, counts.failed, counts.since = 0, 0, time.monotonic()
     if not (answered or failed):
         return
     rows = GatewayHealth.objects.filter(gateway=gateway)
@@ -92,7 +103,7 @@ def _flush(gateway: str, counts: list) -> None:
 
 def health_flush() -> None:
     """Add this process's counts now (recovery does, after each batch)."""
-    for gateway, counts in list(_pending.items()):
+    for gateway, counts in list(_unsent.items()):
         _flush(gateway, counts)
 
 
@@ -102,24 +113,26 @@ def health_down(gateway: str) -> bool:
 
 
 def health_down_gateways() -> set[str]:
-    global _states
-    if time.monotonic() - _states_read[0] >= 1.0:
-        _states = dict(GatewayHealth.objects.values_list("gateway", "state"))
-        _states_read[0] = time.monotonic()
-    return {gateway for gateway, state in _states.items() if state == G.DOWN}
+    if time.monotonic() - _known.read_at >= 1.0:
+        _known.states = dict(GatewayHealth.objects.values_list("gateway", "state"))
+        _known.read_at = time.monotonic()
+    return {gateway for gateway, state in _known.states.items() if state == G.DOWN}
+
+
+def _read_again() -> None:
+    _known.read_at = float("-inf")
 
 
 def health_forget() -> None:
     """Drop what this process read and counted (a test's fresh start)."""
-    global _states
-    _pending.clear()
-    _states = {}
-    _states_read[0] = float("-inf")
+    _unsent.clear()
+    _known.states = {}
+    _read_again()
 
 
 def health_evaluate(now: datetime | None = None) -> set[str]:
-    """Recovery's scan: turn gateways whose calls mostly failed since the last look DOWN
-    (or UP again, if answers won); the gateways DOWN now."""
+    """Recovery's scan: turn gateways whose calls mostly failed since the last look DOWN,
+    and DOWN ones whose calls mostly answered UP (health_recovered); the gateways DOWN now."""
     now = now or timezone.now()
     health_flush()
     down, back = set(), []
@@ -144,7 +157,7 @@ def health_evaluate(now: datetime | None = None) -> set[str]:
     for gateway in back:
         if health_recovered(gateway):
             down.discard(gateway)
-    _states_read[0] = float("-inf")
+    _read_again()
     return down
 
 
@@ -162,7 +175,7 @@ def health_recovered(gateway: str) -> bool:
         )
         if won:
             payments, refunds = health_bring_forward(gateway, now)
-    _states_read[0] = float("-inf")
+    _read_again()
     if not won:
         return False
     log.warning("gateway_recovered", gateway=gateway, payments=payments, refunds=refunds)

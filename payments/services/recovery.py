@@ -7,7 +7,9 @@ asks the PG once (a lookup through the PG port), decides with
 decisions.decide_in_recovery, carries the decision out (a re-confirm with the same key,
 the cancel of a wrong amount) and records it, exactly as a confirm's outcome is
 recorded. When the attempts are spent (RECOVERY_BACKOFF_SECONDS), the PG is asked once
-more before the payment goes to NEEDS_ATTENTION.
+more before the payment goes to NEEDS_ATTENTION. A re-confirm that keeps getting one
+stored error back may continue under a new key (key_rotation.py); a gateway that is DOWN
+gets only a few probes per scan, and their unanswered attempts do not count (pg_health.py).
 """
 
 import time

@@ -11,7 +11,9 @@ RECOVERY_STALE_EXECUTING_SECONDS (the process that held them died). For each:
   - found: SUCCEEDED;
   - not found: the PG's own record proves the cancel did not happen, so it is sent
     again, as the same request (same key; KakaoPay checks the balance just read), and
-    its answer recorded like the first;
+    its answer recorded like the first; if Toss hands back one stored error every time
+    and a second look still finds no cancel of ours, under the key's next generation
+    (key_rotation.py);
   - the PG cannot be asked: try later, by the recovery schedule; once the schedule is
     spent, NEEDS_ATTENTION, for an operator.
 """

@@ -8,10 +8,13 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 
+from gateways import errors as pg_errors
+from gateways.base import get_gateway
 from payments.models import GatewayHealth, PaymentEvent, Refund
-from payments.services import pg_health
+from payments.services import pg, pg_health
 from payments.services.pg_health import health_evaluate, health_note
 from payments.services.recovery import recovery_claim
 from payments.services.refund_recovery import refund_recovery_claim
@@ -88,6 +91,34 @@ def test_the_first_answer_after_down_brings_it_up_and_its_backlog_forward(settin
         ("payments.recovery_scan",),
         ("payments.refund_recovery_scan",),
     ]
+
+
+def test_a_scan_brings_a_gateway_up_when_answers_won_since_its_last_look(settings):
+    # Answers another process added while it still took the gateway for UP (its state is
+    # read at most once a second) are not lost: the scan turns the gateway UP itself.
+    settings.GATEWAY_DOWN_MIN_FAILURES = 3
+    calls("toss", failed=3)
+    health_evaluate()
+    GatewayHealth.objects.filter(gateway="toss").update(ok_calls=F("ok_calls") + 4)
+
+    with mock.patch.object(pg_health, "enqueue"):
+        assert health_evaluate() == set()
+
+    health = GatewayHealth.objects.get(gateway="toss")
+    assert health.state == "UP" and health.recovered_at is not None
+
+
+@pytest.mark.parametrize(("status", "answered"), [(400, True), (500, False), (None, False)])
+def test_a_transient_4xx_is_the_pg_answering_a_5xx_or_silence_is_not(status, answered):
+    gateway = get_gateway("toss")
+    failure = pg_errors.Retryable("x", code="PROVIDER_ERROR", http_status=status)
+    event = PaymentEvent(gateway="toss", order_id="o", payment_key="k", total_amount=1)
+    with mock.patch.object(type(gateway), "confirm", side_effect=[failure] * 3):
+        pg.pg_confirm(event)
+    pg_health.health_flush()
+
+    health = GatewayHealth.objects.get(gateway="toss")
+    assert (health.ok_calls, health.failed_calls) == ((3, 0) if answered else (0, 3))
 
 
 def test_a_health_note_never_turns_an_answer_into_an_error():
