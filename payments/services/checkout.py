@@ -209,7 +209,8 @@ def _unfinished_preparation(answer: dict, buyer, idempotency, actor: str) -> dic
     a window for another PG key), or it died between the payment's commit and the PG's
     answer, its lease has run out, and this request takes the lease and does the step.
     An order paid with points whose request died before its SUCCESS is finished here, and
-    one that died after it is answered as it now stands."""
+    one that died after it is answered as it now stands; one whose PG step failed is
+    answered as that failure."""
     event = PaymentEvent.objects.filter(order_id=answer.get("orderId"), buyer=buyer).first()
     if event is None:
         return answer
@@ -220,10 +221,15 @@ def _unfinished_preparation(answer: dict, buyer, idempotency, actor: str) -> dic
         answer = {**answer, "status": event.status}
         idempotency_update(member=buyer, key=idempotency, answer=answer)
         return answer
-    if event.status != S.NOT_STARTED or event.payment_key:
-        return answer
     lease = pg_prepare_lease(event.gateway)
-    if lease is None:
+    if event.status == S.FAILURE and not event.payment_key and lease is not None:
+        # Its PG step failed and the request died before it forgot the key: answer as it
+        # would have (the stored answer has no window), and let a retry start afresh.
+        idempotency_forget(member=buyer, key=idempotency)
+        raise DomainError(
+            "GATEWAY_UNAVAILABLE", "The PG did not answer; nothing was charged. Try again."
+        )
+    if event.status != S.NOT_STARTED or event.payment_key or lease is None:
         return answer
     now = timezone.now()
     taken = (

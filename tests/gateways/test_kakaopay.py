@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.models import CompensationJob, IdempotencyRecord, PaymentEvent
+from payments.services import checkout as checkout_service
 from tests.factories import MemberFactory, ProductFactory
 from tests.payments.helpers import checkout, confirm, in_threads, point_gateway_at_sandbox
 
@@ -89,6 +91,30 @@ def test_a_failed_ready_fails_the_checkout_and_gives_the_stock_back(
         member_client, [(product.id, 2)], gateway="kakaopay", HTTP_IDEMPOTENCY_KEY="k-ready"
     )
     assert again.status_code == 201 and again.json()["orderId"] != event.order_id
+
+
+def test_a_replay_after_a_failed_ready_whose_request_died_is_answered_as_the_failure(
+    member_client, kakao, product
+):
+    # The request recorded the failed ready and was killed before it forgot its key (the
+    # crash test): the replay must not hand back the stored answer, which has no window.
+    kakao.fault(gateway="kakaopay", operation="ready", errorCode="-500", httpStatus=500)
+    key = {"HTTP_IDEMPOTENCY_KEY": "k-died-ready"}
+    with (
+        mock.patch.object(checkout_service, "idempotency_forget", side_effect=RuntimeError),
+        pytest.raises(RuntimeError),
+    ):
+        checkout(member_client, [(product.id, 1)], gateway="kakaopay", **key)
+    failed = PaymentEvent.objects.get()
+    assert failed.status == "FAILURE"
+
+    replay = checkout(member_client, [(product.id, 1)], gateway="kakaopay", **key)
+
+    assert replay.status_code == 503 and replay.json()["code"] == "GATEWAY_UNAVAILABLE"
+    kakao.http.delete(f"{kakao.base}/sandbox/faults")
+    again = checkout(member_client, [(product.id, 1)], gateway="kakaopay", **key)
+    assert again.status_code == 201 and again.json()["orderId"] != failed.order_id
+    assert again.json()["redirectUrl"]
 
 
 def test_k3_a_refused_approval_fails_and_gives_the_stock_back(member_client, kakao, product):
