@@ -15,6 +15,10 @@ DELETE /sandbox/webhooks?gateway=   stop sending
 GET    /sandbox/webhooks            every delivery with its attempts
 GET    /sandbox/requests            ?gateway&operation&orderId&limit: the request log
 GET    /sandbox/{gateway}/payments[/{orderId}]  the sandbox's own records (for checks)
+GET    /sandbox/{gateway}/settlement-file?date=  one day's transactions as CSV
+                                (settlement_file.py)
+POST   /sandbox/{gateway}/differences  {"kind","orderId","amount"?}: make the PG's records
+                                differ from the app's on purpose (differences.py)
 POST   /sandbox/reset               forget everything but the configuration
 """
 

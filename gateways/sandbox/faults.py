@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 OPERATIONS = {
-    "toss": {"confirm", "cancel", "lookup", "settlements"},
+    "toss": {"confirm", "cancel", "lookup", "settlements", "transactions"},
     "nicepay": {"approve", "cancel", "netcancel", "lookup"},
     "kakaopay": {"ready", "approve", "cancel", "lookup"},
 }

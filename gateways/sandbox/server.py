@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateways.sandbox import control, persistence
+from gateways.sandbox import control, differences, persistence, settlement_file
 from gateways.sandbox.clock import Clock
 from gateways.sandbox.faults import FaultTable
 from gateways.sandbox.idempotency import IdempotencyStore
@@ -22,7 +22,8 @@ from gateways.sandbox.webhooks import Subscription, WebhookDispatcher, deliver_f
 
 # One package per emulated PG, each with a `plugin` module: NAME, create_ledger(sandbox),
 # add_routes(app). A ledger offers sweep(), record(orderId, base_url),
-# records(base_url, status), dump() and load(items).
+# records(base_url, status), dump(), load(items) and `differences` (kind -> function,
+# gateways/sandbox/differences.py); settlement.ROWS reads its transactions.
 def _plugins() -> list:
     found = []
     for name in ("toss", "nicepay", "kakaopay"):
@@ -156,6 +157,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     app = web.Application(middlewares=[control.guard, record_requests], client_max_size=1024 * 1024)
     app["sandbox"] = sandbox
     control.add_routes(app)
+    differences.add_routes(app)
+    settlement_file.add_routes(app)
     for plugin in PLUGINS:
         plugin.add_routes(app)
     app.cleanup_ctx.append(_background)

@@ -183,6 +183,15 @@ class KakaoLedger:
             raise KakaoFailure(-706)
         if payment.partner_user_id != partner_user_id:
             raise KakaoFailure(-707)
+        self.check_approvable(payment)
+        if pg_token != payment.pg_token or payment.pg_token_used:
+            raise KakaoFailure(-708)
+        if total_amount is not None and total_amount != payment.total:
+            raise KakaoFailure(-704)
+        return self.record_approval(payment, payload)
+
+    def check_approvable(self, payment: KakaoPayment) -> None:
+        """Raises unless the buyer authenticated the tid (AUTH_PASSWORD) within its window."""
         if payment.status in APPROVED:
             raise KakaoFailure(self.already_approved_code, "payment already approved")
         if payment.status in FAILED:
@@ -191,10 +200,10 @@ class KakaoLedger:
             raise KakaoFailure(-723)
         if payment.status != "AUTH_PASSWORD":
             raise KakaoFailure(-701)
-        if pg_token != payment.pg_token or payment.pg_token_used:
-            raise KakaoFailure(-708)
-        if total_amount is not None and total_amount != payment.total:
-            raise KakaoFailure(-704)
+
+    def record_approval(self, payment: KakaoPayment, payload: str | None) -> KakaoPayment:
+        """The approval itself, whoever asked for it (the merchant's approve or the control
+        API's approve_unseen): SUCCESS_PAYMENT and its PAYMENT action."""
         now = self.now()
         payment.status = "SUCCESS_PAYMENT"
         payment.pg_token_used = True
@@ -237,6 +246,22 @@ class KakaoLedger:
     ) -> tuple[KakaoPayment, Action]:
         payment = self.find(cid, tid)
         payment.cancel_calls += 1
+        return self.refund(
+            payment, amount=amount, tax_free=tax_free, vat=vat, available=available, payload=payload
+        )
+
+    def refund(
+        self,
+        payment: KakaoPayment,
+        *,
+        amount: int,
+        tax_free: int,
+        vat: int | None,
+        available: int | None,
+        payload: str | None,
+    ) -> tuple[KakaoPayment, Action]:
+        """The cancel itself, whoever asked for it (the merchant's cancel or the control
+        API's dashboard_cancel); refuses before changing anything."""
         if payment.status not in ("SUCCESS_PAYMENT", "PART_CANCEL_PAYMENT"):
             raise KakaoFailure(-784)
         left, left_tax_free, left_vat = payment.remaining

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateways.sandbox.clock import iso
 from gateways.sandbox.kakaopay import api, settings, window
+from gateways.sandbox.kakaopay.differences import KINDS as DIFFERENCES
 from gateways.sandbox.kakaopay.payments import (
     ALREADY_APPROVED_CODE,
     READY_WINDOW,
@@ -24,6 +25,8 @@ NAME = "kakaopay"
 
 class Ledger(KakaoLedger):
     """KakaoLedger plus what every sandbox PG offers the control API and the state file."""
+
+    differences = DIFFERENCES
 
     def record(self, order_id: str, base_url: str) -> dict | None:
         """The newest tid of this partner_order_id."""

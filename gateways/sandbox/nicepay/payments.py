@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from gateways.sandbox.clock import Clock, iso
 
 NETCANCEL_WINDOW = timedelta(hours=1)
+PAY_METHOD = "card"  # the only method emulated
 
 
 def sha256_hex(*parts) -> str:
@@ -100,14 +101,23 @@ class NiceLedger:
         if payment is None:
             raise NiceFailure("A118", "거래가 존재하지 않습니다.")
         payment.approve_calls += 1
+        self.check_approvable(payment)
+        if amount != payment.amount:
+            raise NiceFailure("A123", "거래금액 불일치(인증된 금액과 승인요청 금액 불일치)")
+        return self.record_approval(payment)
+
+    def check_approvable(self, payment: NicePayment) -> None:
+        """Raises unless the payment is authenticated and still within the approval window."""
         if payment.status in ("paid", "partialCancelled", "cancelled"):
             raise NiceFailure("2201", "기승인 존재")
         if payment.status == "failed":
             raise NiceFailure("A118", "거래가 존재하지 않습니다.")
         if self.clock.now() - payment.authenticated_at >= self.approve_window:
             raise NiceFailure("A245", "인증 시간이 초과되었습니다.")
-        if amount != payment.amount:
-            raise NiceFailure("A123", "거래금액 불일치(인증된 금액과 승인요청 금액 불일치)")
+
+    def record_approval(self, payment: NicePayment) -> NicePayment:
+        """The approval itself, whoever asked for it (the merchant's approve or the control
+        API's approve_unseen): paid, with its webhook."""
         payment.status = "paid"
         payment.paid_at = self.clock.now()
         payment.approve_no = f"{secrets.randbelow(10**8):08d}"
@@ -220,7 +230,7 @@ def payment_json(
         "paidAt": iso(payment.paid_at) or "0",
         "failedAt": iso(payment.failed_at) or "0",
         "cancelledAt": iso(payment.cancelled_at) or "0",
-        "payMethod": "card",
+        "payMethod": PAY_METHOD,
         "amount": payment.amount,
         "balanceAmt": payment.balance,
         "goodsName": payment.goods_name,

@@ -5,12 +5,15 @@ from datetime import timedelta
 from aiohttp import web
 
 from gateways.sandbox.nicepay import api, window
+from gateways.sandbox.nicepay.differences import KINDS as DIFFERENCES
 from gateways.sandbox.nicepay.payments import NiceLedger, NicePayment, payment_json
 
 NAME = "nicepay"
 
 
 class Ledger(NiceLedger):
+    differences = DIFFERENCES
+
     def __init__(self, sandbox):
         super().__init__(
             sandbox.clock,

@@ -10,17 +10,17 @@ import base64
 import binascii
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from aiohttp import web
 
+from gateways.sandbox import settlement
 from gateways.sandbox.clock import KST, iso
 from gateways.sandbox.faults import Fault
 from gateways.sandbox.idempotency import MAX_KEY_LENGTH
 from gateways.sandbox.pipeline import Outcome, perform, respond
 from gateways.sandbox.toss.errors import ERRORS, error_message, error_status
 from gateways.sandbox.toss.payments import (
-    MID,
     WEBHOOK_STATUSES,
     TossFailure,
     TossPayment,
@@ -28,7 +28,7 @@ from gateways.sandbox.toss.payments import (
 )
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9_\-=.]{6,64}$")
-SETTLEMENT_FEE_RATE = 0.032
+MAX_PAGE = 5000  # settlements' size and transactions' limit
 
 
 class Refused(Exception):
@@ -302,18 +302,16 @@ async def settlements(request: web.Request) -> web.StreamResponse:
     if date_type not in ("soldDate", "paidOutDate"):
         raise Refused("INVALID_REQUEST")
     page, size = _positive(query.get("page", "1")), _positive(query.get("size", "100"))
-    if size > 5000:
+    if size > MAX_PAGE:
         raise Refused("INVALID_REQUEST")
     ledger = request.app["sandbox"].toss
 
     def execute() -> Outcome:
         lines = [
-            line
-            for payment in ledger.by_key.values()
-            for line in _settlement_lines(payment)
-            if start <= date.fromisoformat(line[date_type]) <= end
+            _settlement_line(row, ledger.by_key[row.payment_key])
+            for row in settlement.transactions("toss", ledger)
+            if start <= (row.day if date_type == "soldDate" else row.payout_date) <= end
         ]
-        lines.sort(key=lambda line: (line["soldDate"], line["transactionKey"]))
         return Outcome(200, _dumps(lines[(page - 1) * size : page * size]))
 
     return await perform(
@@ -341,45 +339,106 @@ def _positive(value: str) -> int:
     return int(value)
 
 
-def _settlement_lines(payment: TossPayment) -> list[dict]:
-    if payment.approved_at is None:
-        return []
+def _settlement_line(row: settlement.Transaction, payment: TossPayment) -> dict:
+    """One Settlement object: fees from the sandbox's table (settlement.py), signed amounts."""
+    amount = row.signed_amount
+    vat = round(amount / 11)
+    cancel = None
+    if row.kind == settlement.CANCEL:
+        reason = next(c.reason for c in payment.cancels if c.transaction_key == row.transaction_key)
+        cancel = {"cancelAmount": row.amount, "cancelReason": reason}
+    return {
+        "mId": row.merchant_id,
+        "paymentKey": row.payment_key,
+        "transactionKey": row.transaction_key,
+        "orderId": row.order_id,
+        "currency": "KRW",
+        "method": row.method,
+        "amount": amount,
+        "interestFee": 0,
+        "fees": [{"type": "BASE", "fee": row.fee}],
+        "supplyAmount": amount - vat,
+        "vat": vat,
+        "payOutAmount": row.payout_amount,
+        "approvedAt": iso(payment.approved_at),
+        "soldDate": row.day.isoformat(),
+        "paidOutDate": row.payout_date.isoformat(),
+        "card": {"issuerCode": "71", "acquirerCode": "71", "number": payment.card_number},
+        "cancel": cancel,
+    }
 
-    def line(amount: int, at: datetime, transaction_key: str, cancel: dict | None) -> dict:
-        sold = at.astimezone(KST).date()
-        fee = round(amount * SETTLEMENT_FEE_RATE)
-        vat = round(amount / 11)
-        return {
-            "mId": MID,
-            "paymentKey": payment.payment_key,
-            "transactionKey": transaction_key,
-            "orderId": payment.order_id,
-            "currency": "KRW",
-            "method": "카드",
-            "amount": amount,
-            "interestFee": 0,
-            "fees": [{"type": "BASE", "fee": fee}],
-            "supplyAmount": amount - vat,
-            "vat": vat,
-            "payOutAmount": amount - fee,
-            "approvedAt": iso(payment.approved_at),
-            "soldDate": sold.isoformat(),
-            "paidOutDate": (sold + timedelta(days=2)).isoformat(),
-            "card": {"issuerCode": "71", "acquirerCode": "71", "number": payment.card_number},
-            "cancel": cancel,
-        }
 
-    lines = [line(payment.amount, payment.approved_at, payment.approve_transaction_key, None)]
-    for c in payment.cancels:
-        lines.append(
-            line(
-                -c.amount,
-                c.canceled_at,
-                c.transaction_key,
-                {"cancelAmount": c.amount, "cancelReason": c.reason},
+@_guard
+async def transactions(request: web.Request) -> web.StreamResponse:
+    """GET /v1/transactions: one Transaction per approval and per cancel, in order of
+    transactionAt then transactionKey; `startingAfter` is the last key a client has."""
+    _authenticate(request)
+    query = request.query
+    start, end = _moment(query.get("startDate")), _moment(query.get("endDate"))
+    limit = _positive(query.get("limit", "100"))
+    if limit > MAX_PAGE or start > end:
+        raise Refused("INVALID_REQUEST")
+    after = query.get("startingAfter")
+    ledger = request.app["sandbox"].toss
+    base = f"{request.scheme}://{request.host}/toss"
+
+    def execute() -> Outcome:
+        rows = settlement.transactions("toss", ledger, start=start, end=end)
+        if after is not None:
+            # The cursor is placed by its own time and key, so it works even when that row
+            # lies outside this window. A key Toss never gave out: the sandbox's choice.
+            cursor = next(
+                (r for r in settlement.toss_rows(ledger) if r.transaction_key == after), None
             )
-        )
-    return lines
+            if cursor is None:
+                return _error(request, "INVALID_REQUEST")
+            rows = [r for r in rows if r.order_key > cursor.order_key]
+        body = [_transaction_json(r, base, _english(request)) for r in rows[:limit]]
+        return Outcome(200, _dumps(body))
+
+    return await perform(
+        request,
+        gateway="toss",
+        operation="transactions",
+        order_id=None,
+        execute=execute,
+        fault_error=_fault_error(request, None),
+    )
+
+
+def _moment(value: str | None) -> datetime:
+    """An ISO 8601 date (00:00 KST) or date-time (KST unless it has an offset)."""
+    if not value:
+        raise Refused("INVALID_REQUEST")
+    try:
+        if "T" not in value:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=KST)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Refused("INVALID_REQUEST") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=KST)
+
+
+def _transaction_json(row: settlement.Transaction, base_url: str, english: bool) -> dict:
+    if row.kind == settlement.APPROVAL:
+        status = "DONE"
+    else:  # the payment's status right after this cancel
+        status = "CANCELED" if row.balance_after == 0 else "PARTIAL_CANCELED"
+    return {
+        "mId": row.merchant_id,
+        "transactionKey": row.transaction_key,
+        "paymentKey": row.payment_key,
+        "orderId": row.order_id,
+        "method": "CARD" if english else row.method,
+        "customerKey": None,
+        "useEscrow": False,
+        "receiptUrl": f"{base_url}/receipt/{row.payment_key}",
+        "status": status,
+        "transactionAt": iso(row.at),
+        "currency": "KRW",
+        "amount": row.amount,
+    }
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -393,4 +452,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/toss/v1/payments/{paymentKey}", get_by_key)
     app.router.add_post("/toss/v1/payments/{paymentKey}/cancel", cancel)
     app.router.add_get("/toss/v1/settlements", settlements)
+    app.router.add_get("/toss/v1/transactions", transactions)
     app.router.add_route("*", "/toss/{tail:.*}", not_found)

@@ -79,6 +79,8 @@ def _transaction_key() -> str:
 
 
 class TossLedger:
+    merchant_id = MID  # read by settlement.py, which toss.api imports: no import back
+
     def __init__(
         self,
         clock: Clock,
@@ -151,6 +153,11 @@ class TossLedger:
             raise TossFailure("NOT_FOUND_PAYMENT_SESSION")
         if amount != payment.amount:
             raise TossFailure(self.amount_mismatch_code)  # refused; stays IN_PROGRESS
+        return self.record_approval(payment)
+
+    def record_approval(self, payment: TossPayment) -> TossPayment:
+        """The approval itself, whoever asked for it (the merchant's confirm or the control
+        API's approve_unseen): DONE, with its transaction key and webhook."""
         payment.status = "DONE"
         payment.approved_at = self.clock.now()
         payment.approve_no = f"{secrets.randbelow(10**8):08d}"

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from gateways.sandbox.clock import iso
 from gateways.sandbox.toss import api, settings, window
+from gateways.sandbox.toss.differences import KINDS as DIFFERENCES
 from gateways.sandbox.toss.payments import Cancel, TossLedger, TossPayment, payment_json
 
 NAME = "toss"
@@ -14,6 +15,8 @@ NAME = "toss"
 
 class Ledger(TossLedger):
     """TossLedger plus what every sandbox PG offers the control API and the state file."""
+
+    differences = DIFFERENCES
 
     def record(self, order_id: str, base_url: str) -> dict | None:
         payment = self.by_order.get(order_id)
