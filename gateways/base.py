@@ -5,6 +5,8 @@ each code to its class and configuration. Adding a PG is one package and one ent
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import date
 from functools import cache
 
 from django.conf import settings
@@ -20,6 +22,8 @@ from gateways.types import (
     ConfirmRequest,
     GatewayPayment,
     PaymentRef,
+    PgSettlement,
+    PgTransaction,
     Prepared,
     PrepareRequest,
     WebhookNotice,
@@ -37,6 +41,10 @@ class PaymentGateway(ABC):
     # choose (Toss). Only then can recovery continue under a new key (never for NicePay's
     # orderId rule or KakaoPay's one-time pg_token and cancel_available_amount).
     keyed_idempotency: bool = False
+    # Whether reconciliation reads this PG's day from a settlement file an operator
+    # downloads (gateways/settlement_file.py) rather than from day_transactions and
+    # day_settlements: NicePay and KakaoPay have no settlement API.
+    reconciles_from_file: bool = False
 
     def __init__(self, code: str, config: dict):
         self.code = code
@@ -86,6 +94,24 @@ class PaymentGateway(ABC):
     def client_config(self) -> dict:
         """What the shop's frontend needs to open this PG's window (public values only)."""
         return {}
+
+    def merchant_id(self) -> str:
+        """The id this PG's records of transactions carry for us (Toss mId, NicePay client
+        key, KakaoPay cid): reconciliation refuses records of another merchant."""
+        raise UnsupportedGateway(self.code)
+
+    def day_transactions(self, day: date) -> Iterator[PgTransaction]:
+        """Every approval and cancel of the Korean `day` in the PG's records, in its order.
+
+        A generator that holds one page of the PG's answer at a time. PGs without such an
+        API (reconciles_from_file) raise UnsupportedGateway.
+        """
+        raise UnsupportedGateway(self.code)
+
+    def day_settlements(self, day: date) -> Iterator[PgSettlement]:
+        """The fee and payout of every transaction sold on the Korean `day`, as
+        day_transactions: a generator, UnsupportedGateway where the PG has no API."""
+        raise UnsupportedGateway(self.code)
 
 
 def webhook_json(body: bytes, *required: str) -> dict:

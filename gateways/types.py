@@ -1,7 +1,7 @@
 """What crosses the gateway boundary: plain frozen dataclasses, no PG vocabulary."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -120,3 +120,32 @@ class WebhookNotice:
     order_id: str
     pg_status: str
     payload: dict = field(compare=False, repr=False)
+
+
+# What a PG's day records say a transaction is (PgTransaction.kind, PgSettlement.kind).
+TX_APPROVAL, TX_CANCEL = "APPROVAL", "CANCEL"
+
+
+@dataclass(frozen=True)
+class PgTransaction:
+    """One approval or cancel in a PG's records of a day: what 거래대사 compares."""
+
+    order_id: str
+    payment_key: str  # Toss paymentKey; NicePay and KakaoPay: the payment's tid
+    transaction_key: str  # Toss transactionKey; NicePay approval tid or cancelledTid; KakaoPay aid
+    kind: str  # TX_APPROVAL or TX_CANCEL
+    amount: int  # positive, for a cancel too
+    day: date  # the Korean date of the transaction
+
+
+@dataclass(frozen=True)
+class PgSettlement:
+    """What the PG keeps and pays out for one transaction: what 정산대사 compares."""
+
+    transaction_key: str
+    order_id: str
+    kind: str  # TX_APPROVAL or TX_CANCEL
+    amount: int  # signed: negative for a cancel
+    fee: int  # signed: a cancel's fee is negative (given back)
+    payout_amount: int  # signed: amount - fee
+    payout_date: date

@@ -17,6 +17,8 @@ PAYMENT_GATEWAYS = {
         "API_BASE": env("TOSS_API_BASE", default=f"{PG_SANDBOX_URL}/toss"),
         "SECRET_KEY": env("TOSS_SECRET_KEY", default="test_sk_sandbox_local_only"),
         "CLIENT_KEY": env("TOSS_CLIENT_KEY", default="test_ck_sandbox_local_only"),
+        # The mId Toss's transactions and settlements carry for us (the sandbox's by default).
+        "MID": env("TOSS_MID", default="tvivarepublica"),
         "CONNECT_TIMEOUT": env.float("TOSS_CONNECT_TIMEOUT", default=3.0),
         "READ_TIMEOUT": env.float("TOSS_READ_TIMEOUT", default=30.0),
     },
@@ -24,6 +26,12 @@ PAYMENT_GATEWAYS = {
         "CLASS": "gateways.nicepay.gateway.NicePayGateway",
         "API_BASE": env("NICEPAY_API_BASE", default=f"{PG_SANDBOX_URL}/nicepay"),
         "CLIENT_KEY": env("NICEPAY_CLIENT_KEY", default="S2_sandbox_client_local_only"),
+        # Where the nightly reconciliation fetches the day's settlement file ({date}); empty:
+        # an operator puts it in SETTLEMENT_FILE_DIR (docs/reconciliation.md).
+        "SETTLEMENT_FILE_URL": env(
+            "NICEPAY_SETTLEMENT_FILE_URL",
+            default=f"{PG_SANDBOX_URL}/sandbox/nicepay/settlement-file?date={{date}}",
+        ),
         "SECRET_KEY": env("NICEPAY_SECRET_KEY", default="sandbox_secret_local_only"),
         "CONNECT_TIMEOUT": env.float("NICEPAY_CONNECT_TIMEOUT", default=3.0),
         "READ_TIMEOUT": env.float("NICEPAY_READ_TIMEOUT", default=30.0),
@@ -33,6 +41,10 @@ PAYMENT_GATEWAYS = {
         "API_BASE": env("KAKAOPAY_API_BASE", default=f"{PG_SANDBOX_URL}/kakaopay"),
         "SECRET_KEY": env("KAKAOPAY_SECRET_KEY", default="DEV_sandbox_secret_local_only"),
         "CID": env("KAKAOPAY_CID", default="TC0ONETIME"),
+        "SETTLEMENT_FILE_URL": env(
+            "KAKAOPAY_SETTLEMENT_FILE_URL",
+            default=f"{PG_SANDBOX_URL}/sandbox/kakaopay/settlement-file?date={{date}}",
+        ),
         "CONNECT_TIMEOUT": env.float("KAKAOPAY_CONNECT_TIMEOUT", default=3.0),
         "READ_TIMEOUT": env.float("KAKAOPAY_READ_TIMEOUT", default=30.0),
     },

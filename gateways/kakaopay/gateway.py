@@ -48,6 +48,7 @@ ALREADY_APPROVED = {"-702"}
 class KakaoPayGateway(PaymentGateway):
     prepares = True  # ready: gets the tid and the window's URL
     confirm_sends_token = True  # the shop's confirm carries pg_token; the tid came from ready
+    reconciles_from_file = True  # KakaoPay publishes no settlement API at all
 
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
@@ -58,6 +59,9 @@ class KakaoPayGateway(PaymentGateway):
             connect_timeout=config["CONNECT_TIMEOUT"],
             read_timeout=config["READ_TIMEOUT"],
         )
+
+    def merchant_id(self) -> str:
+        return self.config["CID"]  # every payment of ours is made under this cid
 
     def prepare(self, request: PrepareRequest) -> Prepared:
         response = self.client.ready(

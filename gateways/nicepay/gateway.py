@@ -101,6 +101,8 @@ def classify(operation: str, code: str, http_status: int) -> ErrorClass:
 
 
 class NicePayGateway(PaymentGateway):
+    reconciles_from_file = True  # no settlement API: the merchant site's download
+
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
         self.client = NicePayClient(
@@ -113,6 +115,9 @@ class NicePayGateway(PaymentGateway):
 
     def client_config(self) -> dict:
         return {"clientKey": self.config["CLIENT_KEY"]}
+
+    def merchant_id(self) -> str:
+        return self.config["CLIENT_KEY"]  # what NicePay's records name the merchant by
 
     def confirm(self, request: ConfirmRequest) -> GatewayPayment:
         tid = request.payment_key

@@ -38,6 +38,7 @@ FEE_RATES = {
 }
 PAYOUT_BUSINESS_DAYS = 3
 APPROVAL, CANCEL = "APPROVAL", "CANCEL"
+NET_CANCEL_KEY = "{tid}-NETCANCEL"  # a NicePay net cancel's transaction key (nicepay_rows)
 
 
 def fee_of(gateway: str, method: str, amount: int) -> int:
@@ -64,7 +65,9 @@ class Transaction:
     gateway: str
     merchant_id: str
     payment_key: str  # Toss paymentKey; NicePay and KakaoPay: the payment's tid
-    transaction_key: str  # Toss transactionKey; NicePay: the approval's or cancel's tid; aid
+    # Toss transactionKey; NicePay: the approval's or cancel's tid (a net cancel, which has
+    # none: NET_CANCEL_KEY); KakaoPay: the aid
+    transaction_key: str
     order_id: str
     method: str
     kind: str  # APPROVAL | CANCEL
@@ -138,8 +141,11 @@ def nicepay_rows(ledger) -> Iterator[Transaction]:
     """NicePayment: the approval (paid_at, amount, tid), then each cancel (its own tid).
 
     A net cancel of an approved payment leaves no cancel entry, only status cancelled and
-    cancelled_at: it is one more cancel row, for what the entries do not account for,
-    keyed by the payment's tid (NicePay gives a net cancel no tid of its own)."""
+    cancelled_at: it is one more cancel row, for what the entries do not account for.
+    NicePay gives a net cancel no tid of its own, and the payment's tid is already the
+    approval's key, so the row's key is NET_CANCEL_KEY of the tid: unique in a day's
+    records (a settlement file refuses a transaction_id twice), 40 characters for a
+    30-character tid."""
     for payment in ledger.by_tid.values():
         if payment.paid_at is None:
             continue
@@ -172,7 +178,7 @@ def nicepay_rows(ledger) -> Iterator[Transaction]:
         if payment.status == "cancelled" and balance > 0:  # net-cancelled after approval
             yield Transaction(
                 **common,
-                transaction_key=payment.tid,
+                transaction_key=NET_CANCEL_KEY.format(tid=payment.tid),
                 kind=CANCEL,
                 at=payment.cancelled_at,
                 amount=balance,

@@ -5,11 +5,14 @@ NicePay publishes no settlement API and KakaoPay none at all, so reconciliation 
 downloaded file; its layout is the project's own (docs/sandbox.md, Reconciliation
 records), not a PG's, and every PG's file has the same one:
 
-    merchant_id,transaction_date,tid,order_id,type,amount,fee,payout_amount,payout_date
+    merchant_id,transaction_date,tid,transaction_id,order_id,type,amount,fee,payout_amount,payout_date
 
 One row per approval (APPROVAL, positive amount and fee) and per cancel (CANCEL, both
 negative) whose Korean date is `date`, in order of time. `tid` is the payment's id at
-the PG (Toss: the paymentKey), so a cancel's row joins the approval it cancels.
+the PG (Toss: the paymentKey), so a cancel's row joins the approval it cancels;
+`transaction_id` is the transaction's own key (Toss transactionKey, NicePay the approval's
+or cancel's tid, KakaoPay the aid), unique in a file, so two equal partial cancels on one
+day are two rows, not one row twice. The app's reader is gateways/settlement_file.py.
 """
 
 import csv
@@ -22,10 +25,14 @@ from aiohttp import web
 from gateways.sandbox import settlement
 from gateways.sandbox.control import control_error
 
+# Spelt out again rather than imported from the app's reader: the sandbox plays the PG,
+# so a change to the reader must not change what the "PG" writes without a test failing
+# (tests/gateways/test_reconciliation_readers.py reads this file with the reader).
 HEADER = (
     "merchant_id",
     "transaction_date",
     "tid",
+    "transaction_id",
     "order_id",
     "type",
     "amount",
@@ -46,6 +53,7 @@ def render(rows: list[settlement.Transaction]) -> str:
                 row.merchant_id,
                 row.day.isoformat(),
                 row.payment_key,
+                row.transaction_key,
                 row.order_id,
                 row.kind,
                 row.signed_amount,

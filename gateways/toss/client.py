@@ -67,3 +67,35 @@ class TossClient:
             order_id=order_id,
             headers=self._headers,
         )
+
+    def transactions(
+        self, *, start: str, end: str, limit: int, starting_after: str | None = None
+    ) -> PgResponse:
+        """GET /v1/transactions: ISO 8601 `start` and `end` (both included), one page of at
+        most `limit` rows after the transactionKey `starting_after`."""
+        params = {"startDate": start, "endDate": end, "limit": limit}
+        if starting_after is not None:
+            params["startingAfter"] = starting_after
+        return self.http.request(
+            "GET",
+            "/v1/transactions",
+            operation="transactions",
+            headers=self._headers,
+            params=params,
+        )
+
+    def settlements(
+        self, *, start: str, end: str, page: int, size: int, date_type: str = "soldDate"
+    ) -> PgResponse:
+        """GET /v1/settlements: ISO dates `start` and `end` (both included) of `date_type`
+        (soldDate or paidOutDate), page `page` (from 1) of `size` rows."""
+        params = {
+            "startDate": start,
+            "endDate": end,
+            "dateType": date_type,
+            "page": page,
+            "size": size,
+        }
+        return self.http.request(
+            "GET", "/v1/settlements", operation="settlements", headers=self._headers, params=params
+        )

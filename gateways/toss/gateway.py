@@ -4,7 +4,11 @@ How each Toss error reads is data (the tables below, from docs/pg.md, Toss: erro
 into the classes of gateways.errors; RETRY repeats with the same Idempotency-Key.
 """
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import NoReturn
+
+from django.core.exceptions import ImproperlyConfigured
 
 from gateways import errors
 from gateways.base import PaymentGateway, webhook_fields, webhook_json
@@ -12,14 +16,26 @@ from gateways.errors import RAISES, ErrorClass, override
 from gateways.http import PgResponse
 from gateways.toss.client import TossClient
 from gateways.types import (
+    TX_APPROVAL,
+    TX_CANCEL,
     CancelRequest,
     ConfirmRequest,
     GatewayCancel,
     GatewayPayment,
+    PgSettlement,
     PgStatus,
+    PgTransaction,
     WebhookNotice,
     cancel_note,
 )
+
+KST = timezone(timedelta(hours=9))
+MAX_PAGE = 5000  # the most rows Toss gives in one page of transactions or settlements
+# A Transaction carries the payment's status right after it, not its kind: DONE follows
+# the approval, CANCELED or PARTIAL_CANCELED a cancel. Any other status (a virtual
+# account's WAITING_FOR_DEPOSIT, say) is not a card transaction we can reconcile: the
+# page is unreadable, never skipped.
+TRANSACTION_KINDS = {"DONE": TX_APPROVAL, "CANCELED": TX_CANCEL, "PARTIAL_CANCELED": TX_CANCEL}
 
 STATUSES = {
     "READY": PgStatus.PENDING,
@@ -94,7 +110,16 @@ CANCEL = {
     "UNAUTHORIZED_KEY": U,
     "INCORRECT_BASIC_AUTH_FORMAT": U,
 }
-TABLES = {"confirm": CONFIRM, "lookup": LOOKUP, "cancel": CANCEL}
+# Reading a day's records changes nothing at Toss, so it fails the ways a lookup does,
+# and a provider's transient error (its message says to try again) is one more retry.
+READ = {**LOOKUP, "PROVIDER_ERROR": R}
+TABLES = {
+    "confirm": CONFIRM,
+    "lookup": LOOKUP,
+    "cancel": CANCEL,
+    "transactions": READ,
+    "settlements": READ,
+}
 
 
 def classify(operation: str, code: str, http_status: int) -> ErrorClass:
@@ -117,9 +142,53 @@ class TossGateway(PaymentGateway):
             connect_timeout=config["CONNECT_TIMEOUT"],
             read_timeout=config["READ_TIMEOUT"],
         )
+        self.page_size = int(config.get("RECONCILE_PAGE_SIZE", MAX_PAGE))
+        if not 1 <= self.page_size <= MAX_PAGE:
+            raise ImproperlyConfigured(f"toss RECONCILE_PAGE_SIZE must be 1 to {MAX_PAGE}")
 
     def client_config(self) -> dict:
         return {"clientKey": self.config["CLIENT_KEY"]}
+
+    def merchant_id(self) -> str:
+        return self.config["MID"]
+
+    def day_transactions(self, day: date) -> Iterator[PgTransaction]:
+        """GET /v1/transactions over the Korean day, page after page: each page starts
+        after the last transactionKey of the one before, until a page comes back short."""
+        start, end = f"{day.isoformat()}T00:00:00+09:00", f"{day.isoformat()}T23:59:59+09:00"
+        after = None
+        while True:
+            response = self.client.transactions(
+                start=start, end=end, limit=self.page_size, starting_after=after
+            )
+            rows = self._rows_or_raise(response, "transactions")
+            page = [self._read(_transaction, row, "transactions") for row in rows]
+            if after is not None and any(t.transaction_key == after for t in page):
+                # The cursor came back in the page after it: Toss did not move on, and
+                # asking again would loop on the same rows forever.
+                raise self._unreadable("transactions", f"startingAfter {after} came back")
+            yield from page
+            if len(rows) < self.page_size:
+                return
+            after = page[-1].transaction_key
+
+    def day_settlements(self, day: date) -> Iterator[PgSettlement]:
+        """GET /v1/settlements of what was sold on the day (dateType soldDate), page 1, 2,
+        ... until a page comes back short."""
+        page, first = 1, None
+        while True:
+            response = self.client.settlements(
+                start=day.isoformat(), end=day.isoformat(), page=page, size=self.page_size
+            )
+            rows = self._rows_or_raise(response, "settlements")
+            settlements = [self._read(_settlement, row, "settlements") for row in rows]
+            if settlements and settlements[0].transaction_key == first:
+                # The same page again (a `page` not honoured): it would never end.
+                raise self._unreadable("settlements", f"page {page} repeats page {page - 1}")
+            yield from settlements
+            if len(rows) < self.page_size:
+                return
+            page, first = page + 1, settlements[0].transaction_key
 
     def confirm(self, request: ConfirmRequest) -> GatewayPayment:
         response = self.client.confirm(
@@ -165,19 +234,36 @@ class TossGateway(PaymentGateway):
         )
 
     def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
+        if response.status != 200:
+            self._raise(response, operation)
         body = response.body if isinstance(response.body, dict) else {}
-        if response.status == 200:
-            try:
-                return _payment(body)
-            except (KeyError, TypeError, ValueError) as exc:
-                # A 200 we cannot read tells us nothing about the outcome.
-                raise errors.OutcomeUnknown(
-                    f"unreadable Toss payment: {exc!r}",
-                    gateway=self.code,
-                    operation=operation,
-                    code="UNREADABLE_RESPONSE",
-                    http_status=200,
-                ) from exc
+        return self._read(_payment, body, operation)
+
+    def _rows_or_raise(self, response: PgResponse, operation: str) -> list:
+        if response.status != 200:
+            self._raise(response, operation)
+        if not isinstance(response.body, list):
+            raise self._unreadable(operation, "not a JSON array")
+        return response.body
+
+    def _read(self, reader, body, operation: str):
+        try:
+            return reader(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A 200 we cannot read tells us nothing about the outcome.
+            raise self._unreadable(operation, repr(exc)) from exc
+
+    def _unreadable(self, operation: str, why: str) -> errors.OutcomeUnknown:
+        return errors.OutcomeUnknown(
+            f"unreadable Toss {operation} answer: {why}",
+            gateway=self.code,
+            operation=operation,
+            code="UNREADABLE_RESPONSE",
+            http_status=200,
+        )
+
+    def _raise(self, response: PgResponse, operation: str) -> NoReturn:
+        body = response.body if isinstance(response.body, dict) else {}
         code, message = response.code or f"HTTP_{response.status}", str(body.get("message", ""))
         kwargs = {
             "gateway": self.code,
@@ -214,6 +300,34 @@ def _payment(body: dict) -> GatewayPayment:
             for c in body.get("cancels") or []
         ),
         raw=body,
+    )
+
+
+def _transaction(row: dict) -> PgTransaction:
+    at = datetime.fromisoformat(row["transactionAt"])
+    if at.tzinfo is None:
+        raise ValueError(f"transactionAt without an offset: {row['transactionAt']!r}")
+    return PgTransaction(
+        order_id=str(row["orderId"]),
+        payment_key=str(row["paymentKey"]),
+        transaction_key=str(row["transactionKey"]),
+        kind=TRANSACTION_KINDS[row["status"]],
+        amount=abs(_won(row["amount"])),  # positive for a cancel too: the kind says which
+        day=at.astimezone(KST).date(),
+    )
+
+
+def _settlement(row: dict) -> PgSettlement:
+    amount, payout = _won(row["amount"]), _won(row["payOutAmount"])
+    return PgSettlement(
+        transaction_key=str(row["transactionKey"]),
+        order_id=str(row["orderId"]),
+        # A Settlement has no kind; a cancel's carries its `cancel` object, an approval's null.
+        kind=TX_CANCEL if row.get("cancel") is not None else TX_APPROVAL,
+        amount=amount,
+        fee=sum(_won(fee["fee"]) for fee in row.get("fees") or []),  # every fee type Toss lists
+        payout_amount=payout,
+        payout_date=date.fromisoformat(row["paidOutDate"]),
     )
 
 

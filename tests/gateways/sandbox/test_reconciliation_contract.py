@@ -22,7 +22,10 @@ from tests.sandbox import CLIENT_KEY, TossSandbox
 pytestmark = pytest.mark.processes
 
 MONDAY, FRIDAY, SATURDAY = 0, 4, 5
-HEADER = "merchant_id,transaction_date,tid,order_id,type,amount,fee,payout_amount,payout_date"
+HEADER = (
+    "merchant_id,transaction_date,tid,transaction_id,order_id,type,amount,fee,payout_amount,"
+    "payout_date"
+)
 TRANSACTION_FIELDS = {
     "mId",
     "transactionKey",
@@ -512,22 +515,50 @@ def test_nicepay_settlement_file_for_a_day_with_an_approval_and_a_partial_cancel
         tid=tid, order_id=order_id, cancel_order_id="c-1", reason="부분", amount=4050
     ).body
     assert cancel["resultCode"] == "2001", cancel
+    cancelled_tid = cancel["cancelledTid"]
     toss.advance(24 * 3600)
     next_order = nice.paid(1000)  # Saturday: another day's file
+    next_tid = nice.tid(next_order)
 
     response = settlement_file(toss, "nicepay", date=str(friday))
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     m, wed = nice.merchant, friday + timedelta(days=5)
+    # transaction_id: the approval's tid, then the cancel's own (cancelledTid)
     assert response.text == csv_text(
-        f"{m},{friday},{tid},{order_id},APPROVAL,10150,305,9845,{wed}",
-        f"{m},{friday},{tid},{order_id},CANCEL,-4050,-122,-3928,{wed}",
+        f"{m},{friday},{tid},{tid},{order_id},APPROVAL,10150,305,9845,{wed}",
+        f"{m},{friday},{tid},{cancelled_tid},{order_id},CANCEL,-4050,-122,-3928,{wed}",
     )
     saturday = friday + timedelta(days=1)
     assert settlement_file(toss, "nicepay", date=str(saturday)).text == csv_text(
-        f"{m},{saturday},{nice.tid(next_order)},{next_order},APPROVAL,1000,30,970,{wed}"
+        f"{m},{saturday},{next_tid},{next_tid},{next_order},APPROVAL,1000,30,970,{wed}"
     )
+
+
+def test_a_nicepay_net_cancel_row_has_a_transaction_id_of_its_own(toss):
+    nice = NicePg(toss)
+    monday = move_to(toss, MONDAY)
+    order_id = nice.paid(7000)
+    tid = nice.tid(order_id)
+    toss.advance(60)
+    netcancel = nice.client.netcancel(order_id=order_id).body
+    assert netcancel["status"] == "cancelled", netcancel
+
+    rows = file_rows(toss, "nicepay", monday)
+
+    # NicePay gives a net cancel no tid: the row's key is the tid with a suffix, so it is
+    # not the approval's key again (a reader would take it for a duplicated row).
+    assert [(r[2], r[3], r[5], r[6]) for r in rows] == [
+        (tid, tid, "APPROVAL", "7000"),
+        (tid, f"{tid}-NETCANCEL", "CANCEL", "-7000"),
+    ]
+    assert len(rows[1][3]) <= 64
+
+
+def aids(kakao: KakaoPg, order_id: str) -> list[str]:
+    """The aid of each payment action (the approval, then each cancel), as KakaoPay keeps them."""
+    return [a["aid"] for a in kakao.client.record(order_id)["payment_action_details"]]
 
 
 def test_kakaopay_settlement_file_for_a_day_with_an_approval_and_a_partial_cancel(toss):
@@ -540,6 +571,8 @@ def test_kakaopay_settlement_file_for_a_day_with_an_approval_and_a_partial_cance
     toss.advance(60)
     money_order = kakao.paid(1020, payment_method_type="MONEY")
     money_tid = kakao.tid(money_order)
+    card_paid, card_cancel = aids(kakao, card_order)
+    [money_paid] = aids(kakao, money_order)
 
     response = settlement_file(toss, "kakaopay", date=str(monday))
 
@@ -547,9 +580,9 @@ def test_kakaopay_settlement_file_for_a_day_with_an_approval_and_a_partial_cance
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     thu = monday + timedelta(days=3)
     assert response.text == csv_text(
-        f"{CID},{monday},{card_tid},{card_order},APPROVAL,15000,480,14520,{thu}",
-        f"{CID},{monday},{card_tid},{card_order},CANCEL,-5000,-160,-4840,{thu}",
-        f"{CID},{monday},{money_tid},{money_order},APPROVAL,1020,26,994,{thu}",
+        f"{CID},{monday},{card_tid},{card_paid},{card_order},APPROVAL,15000,480,14520,{thu}",
+        f"{CID},{monday},{card_tid},{card_cancel},{card_order},CANCEL,-5000,-160,-4840,{thu}",
+        f"{CID},{monday},{money_tid},{money_paid},{money_order},APPROVAL,1020,26,994,{thu}",
     )
     assert settlement_file(toss, "kakaopay", date=str(monday - timedelta(days=1))).text == (
         csv_text()
@@ -559,15 +592,17 @@ def test_kakaopay_settlement_file_for_a_day_with_an_approval_and_a_partial_cance
 def test_toss_settlement_file_has_the_same_layout(toss):
     friday = move_to(toss, FRIDAY)
     order_id, key = toss.paid(10000)
+    approval = toss.get(key).json()["lastTransactionKey"]
     toss.advance(60)
-    toss.cancel(key, {"cancelReason": "부분", "cancelAmount": 4000})
+    cancel = toss.cancel(key, {"cancelReason": "부분", "cancelAmount": 4000}).json()
+    cancel_key = cancel["cancels"][0]["transactionKey"]
 
     response = settlement_file(toss, "toss", date=str(friday))
 
-    wed = friday + timedelta(days=5)
+    wed, m = friday + timedelta(days=5), "tvivarepublica"
     assert response.text == csv_text(
-        f"tvivarepublica,{friday},{key},{order_id},APPROVAL,10000,290,9710,{wed}",
-        f"tvivarepublica,{friday},{key},{order_id},CANCEL,-4000,-116,-3884,{wed}",
+        f"{m},{friday},{key},{approval},{order_id},APPROVAL,10000,290,9710,{wed}",
+        f"{m},{friday},{key},{cancel_key},{order_id},CANCEL,-4000,-116,-3884,{wed}",
     )
 
 
@@ -602,8 +637,9 @@ def test_approve_unseen_approves_an_authenticated_payment_the_app_never_confirme
     assert pg.looked_up(order_id) == (pg.approved, 8000, 8000)
     fee = fee_of(pg.name, pg.method, 8000)
     payout = str(day + timedelta(days=5))
-    row = [pg.merchant, str(day), pg.tid(order_id), order_id, "APPROVAL", "8000", str(fee)]
-    assert file_rows(toss, pg.name, day) == [[*row, str(8000 - fee), payout]]
+    [row] = file_rows(toss, pg.name, day)
+    assert row[:3] == [pg.merchant, str(day), pg.tid(order_id)] and row[3]
+    assert row[4:] == [order_id, "APPROVAL", "8000", str(fee), str(8000 - fee), payout]
 
 
 def test_approve_unseen_at_toss_is_stamped_now_and_listed_and_sends_its_webhook(toss, receiver):
@@ -646,11 +682,12 @@ def test_dashboard_cancel_cancels_part_then_the_rest_with_a_reason(toss, pg):
     if pg.name != "kakaopay":  # KakaoPay's cancel has no reason field
         assert pg.cancel_reasons(order_id) == ["가맹점 관리자 취소"] * 2
     rows = file_rows(toss, pg.name, day)
-    assert [(r[4], r[5]) for r in rows] == [
+    assert [(r[5], r[6]) for r in rows] == [
         ("APPROVAL", "10000"),
         ("CANCEL", "-3000"),
         ("CANCEL", "-7000"),
     ]
+    assert len({r[3] for r in rows}) == 3  # each transaction its own key
 
 
 def test_dashboard_cancel_leaves_a_partial_cancel_status(toss, pg):
@@ -701,7 +738,7 @@ def test_amount_changed_shows_everywhere(toss, pg):
     assert pg.looked_up(order_id) == (pg.approved, 12000, 12000)
     [row] = file_rows(toss, pg.name, day)
     fee = fee_of(pg.name, pg.method, 12000)
-    assert row[3:8] == [order_id, "APPROVAL", "12000", str(fee), str(12000 - fee)]
+    assert row[4:9] == [order_id, "APPROVAL", "12000", str(fee), str(12000 - fee)]
 
 
 def test_amount_changed_after_a_partial_cancel_keeps_what_was_cancelled(toss, pg):
