@@ -87,6 +87,10 @@ class EntryKind(models.TextChoices):
     # them back if the PG refuses.
     REFUND_POINTS_HELD = "REFUND_POINTS_HELD", "환불 포인트 보류"
     REFUND_POINTS_RELEASED = "REFUND_POINTS_RELEASED", "환불 포인트 보류 해제"
+    # Reconciliation (정산대사), one of each per gateway and day: what the PG kept, and
+    # what it paid into our bank on the payout date.
+    PG_FEES = "PG_FEES", "PG 수수료"
+    PG_PAYOUT = "PG_PAYOUT", "PG 정산 입금"
 
 
 class JournalEntry(_WriteOnce):

@@ -119,3 +119,30 @@ def _account_ids(codes: list[str]) -> dict[str, int]:
         )
         found = dict(Account.objects.filter(code__in=codes).values_list("code", "id"))
     return found
+
+
+def settlement_fees_book(*, gateway: str, day: str, fee: int) -> bool:
+    """What the PG kept of a day's transactions (정산대사): an expense, taken from what it
+    owes us. A day whose cancels gave back more fee than its approvals cost books a
+    negative fee. Once per gateway and day (False if already booked or nothing to book)."""
+    if not fee:
+        return False
+    return entry_post(
+        kind="PG_FEES",
+        reference=f"{gateway}:{day}",
+        postings=[(accounts.pg_fees(gateway), fee), (accounts.pg_receivable(gateway), -fee)],
+        memo=f"{gateway} fees of {day}",
+    )
+
+
+def settlement_payout_book(*, gateway: str, day: str, payout: int) -> bool:
+    """The PG's payout of a day's transactions reaching our bank on its payout date: it
+    owes us that much less. Once per gateway and day."""
+    if not payout:
+        return False
+    return entry_post(
+        kind="PG_PAYOUT",
+        reference=f"{gateway}:{day}",
+        postings=[(accounts.BANK, payout), (accounts.pg_receivable(gateway), -payout)],
+        memo=f"{gateway} payout of {day}",
+    )

@@ -1,5 +1,6 @@
 """The payments app's models: a payment and what hangs off it (payment.py), its refunds
-(refund.py). Status changes happen only through payments.states (a payment's) and
+(refund.py), reconciliation runs and their differences
+(reconciliation.py). Status changes happen only through payments.states (a payment's) and
 payments.services.refund_states (a refund's); never save() a status."""
 
 from payments.models.health import GatewayHealth, GatewayState
@@ -16,10 +17,20 @@ from payments.models.payment import (
     generation_key,
     history_row,
 )
+from payments.models.reconciliation import (
+    Discrepancy,
+    DiscrepancyKind,
+    DiscrepancyStatus,
+    ReconciliationRun,
+    RunStatus,
+)
 from payments.models.refund import Refund, RefundHistory, RefundLine, RefundStatus
 
 __all__ = [
     "CompensationJob",
+    "Discrepancy",
+    "DiscrepancyKind",
+    "DiscrepancyStatus",
     "GatewayHealth",
     "GatewayState",
     "IdempotencyRecord",
@@ -29,10 +40,12 @@ __all__ = [
     "PaymentOrder",
     "PaymentStatus",
     "Purpose",
+    "ReconciliationRun",
     "Refund",
     "RefundHistory",
     "RefundLine",
     "RefundStatus",
+    "RunStatus",
     "WebhookEvent",
     "generation_key",
     "history_row",
