@@ -8,7 +8,7 @@ import structlog
 from celery import shared_task
 from django.conf import settings
 
-from payments.services import queue
+from payments.services import queue, reconcile
 from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
@@ -135,3 +135,11 @@ def relay_outbox(message_ids: list[int]) -> dict:
     if counts["booked"] or counts["failed"] or counts["parked"]:  # not for replays alone
         log.info("outbox_relay", **counts)
     return counts
+
+
+@shared_task(name="payments.reconcile_yesterday")
+def reconcile_yesterday() -> dict[str, str]:
+    """Early each morning: yesterday against every PG's records (reconcile.py)."""
+    results = reconcile.reconcile_yesterday()
+    log.info("reconciliation_nightly", **results)
+    return results

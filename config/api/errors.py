@@ -25,6 +25,11 @@ STATUS_OF_CODE: dict[str, int] = {
     "AMOUNT_MISMATCH": 400,
     "PAYMENT_REJECTED": 400,
     "UNSUPPORTED_GATEWAY": 400,
+    # Raised by the reconcile command, never by an API view today; listed so an operator
+    # endpoint added later answers them as bad input, not as a 500.
+    "BAD_SETTLEMENT_FILE": 400,
+    "SETTLEMENT_FILE_REQUIRED": 400,
+    "SETTLEMENT_FILE_MISSING": 404,
     "UNAUTHENTICATED": 401,
     "NOT_FOUND": 404,
     "OUT_OF_STOCK": 409,

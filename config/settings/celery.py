@@ -6,6 +6,8 @@ leaves the message on the broker and another worker runs it again.
 
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from config.env import VAR_DIR, env
 
 _redis_url = env("REDIS_URL", default="")
@@ -61,6 +63,9 @@ EXPIRY_INTERVAL_SECONDS = env.float("EXPIRY_INTERVAL_SECONDS", default=300)
 CONFIRM_RELAY_INTERVAL_SECONDS = env.float("CONFIRM_RELAY_INTERVAL_SECONDS", default=10)
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=2)
 
+RECONCILE_HOUR_KST = env.int("RECONCILE_HOUR_KST", default=5)
+RECONCILE_MINUTE_KST = env.int("RECONCILE_MINUTE_KST", default=10)
+
 CELERY_BEAT_SCHEDULE = {
     # Run every 30 s: claim due UNKNOWN and stale EXECUTING payments, one task each.
     "payments-recovery": {
@@ -103,6 +108,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.webhook_redrive",
         "schedule": COMPENSATION_INTERVAL_SECONDS,
         "options": {"expires": COMPENSATION_INTERVAL_SECONDS * 0.9},
+    },
+    # Early each morning (Korean time, CELERY_TIMEZONE): reconcile yesterday with every
+    # PG's records, and book the PG payouts whose date has come.
+    "payments-reconcile": {
+        "task": "payments.reconcile_yesterday",
+        "schedule": crontab(hour=RECONCILE_HOUR_KST, minute=RECONCILE_MINUTE_KST),
+        "options": {"expires": 3600},
     },
     # Run every minute: proves beat -> broker -> worker end to end (/readyz reports its age).
     "celery-heartbeat": {

@@ -2,7 +2,7 @@
 
 from decimal import Decimal, InvalidOperation
 
-from config.env import env
+from config.env import VAR_DIR, env
 
 # Checkout limits: anything outside is a 400 before a row is written.
 CHECKOUT_MAX_LINES = env.int("CHECKOUT_MAX_LINES", default=20)
@@ -104,3 +104,7 @@ OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=60)
 # Where the PG's window sends the buyer back (the shop frontend's pages).
 SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")
 SHOP_FAIL_URL = env("SHOP_FAIL_URL", default="http://127.0.0.1:8000/shop/payments/fail")
+
+# Reconciliation (docs/reconciliation.md). Settlement files of PGs without an API are read
+# from here, as <gateway>-<YYYY-MM-DD>.csv (the nightly run's time: settings/celery.py).
+SETTLEMENT_FILE_DIR = env("SETTLEMENT_FILE_DIR", default=str(VAR_DIR / "settlement"))

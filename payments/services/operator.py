@@ -36,8 +36,11 @@ class ActionResult:
     message: str
 
 
-def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
-    """Ask the PG now and record what it says, if that settles the payment."""
+def payment_operator_recheck(
+    *, event_id: int, operator: str, note: str = "OPERATOR_RECHECK"
+) -> ActionResult:
+    """Ask the PG now and record what it says, if that settles the payment; `note` is the
+    reason of the history row that says who looked (reconciliation's runs use their own)."""
     event = PaymentEvent.objects.get(pk=event_id)
     if event.status in RECOVERABLE:
         # The recovery path itself, under its lease, so a worker never works it at once.
@@ -47,7 +50,7 @@ def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
         result = recovery_attempt(event_id=event_id, owner=owner, actor=operator)
         status = result.status if result else PaymentEvent.objects.get(pk=event_id).status
         if status in RECOVERABLE:
-            record_note(event_id, reason="OPERATOR_RECHECK", actor=operator)
+            record_note(event_id, reason=note, actor=operator)
         return ActionResult(status not in RECOVERABLE, f"re-checked: now {status}")
     answer = pg_lookup(event)
     if event.status == S.NEEDS_ATTENTION:
@@ -62,9 +65,9 @@ def payment_operator_recheck(*, event_id: int, operator: str) -> ActionResult:
         # a failure it approved (the same comparison a webhook makes).
         said = payment_sync_with_pg(event=event, record=answer.record, actor=operator)
         event.refresh_from_db()
-        record_note(event_id, reason="OPERATOR_RECHECK", actor=operator, pg_code=answer.said[:64])
+        record_note(event_id, reason=note, actor=operator, pg_code=answer.said[:64])
         return ActionResult(True, f"compared with the PG: {said}; now {event.status}")
-    record_note(event_id, reason="OPERATOR_RECHECK", actor=operator, pg_code=answer.said[:64])
+    record_note(event_id, reason=note, actor=operator, pg_code=answer.said[:64])
     return ActionResult(False, f"still {event.status}: the PG says {answer.said}")
 
 

@@ -13,24 +13,31 @@ What the answer means for the payment is decided elsewhere (payments.services.de
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
+from pathlib import Path
 
+import requests
 import structlog
 from django.conf import settings
 
 from config.db.connections import release_db_connections
 from config.errors import DomainError
 from gateways import errors as pg_errors
+from gateways import settlement_file, settlement_source
 from gateways.base import PaymentGateway, get_gateway
 from gateways.types import (
+    TX_APPROVAL,
+    TX_CANCEL,
     CancelRequest,
     ConfirmRequest,
     GatewayPayment,
     PaymentRef,
+    PgSettlement,
     PgStatus,
+    PgTransaction,
     Prepared,
     PrepareRequest,
     WebhookNotice,
@@ -42,7 +49,18 @@ log = structlog.get_logger(__name__)
 
 # The PG's record of a payment, normalised by its gateway, and its normalised status.
 PgRecord = GatewayPayment
-__all__ = ["PgAnswer", "PgError", "PgRecord", "PgStatus", "Prepared", "WebhookNotice"]
+__all__ = [
+    "TX_APPROVAL",
+    "TX_CANCEL",
+    "PgAnswer",
+    "PgError",
+    "PgRecord",
+    "PgSettlement",
+    "PgStatus",
+    "PgTransaction",
+    "Prepared",
+    "WebhookNotice",
+]
 
 # Codes that mean our keys or setup are wrong: a person must fix the configuration.
 CONFIGURATION_CODES = frozenset({"UNAUTHORIZED_KEY", "INVALID_API_KEY"})
@@ -217,6 +235,85 @@ def pg_read_webhook(code: str, body: bytes) -> tuple[WebhookNotice, tuple[str, s
         raise DomainError("UNSUPPORTED_GATEWAY", f"no webhooks from {code!r}") from exc
     except pg_errors.InvalidWebhook as exc:
         raise DomainError("INVALID_REQUEST", f"not a {code} notification: {exc}") from exc
+
+
+def pg_reconciles_from_file(code: str) -> bool:
+    """Whether this PG's records of a day come as a settlement file (no API to read)."""
+    return get_gateway(code).reconciles_from_file
+
+
+def pg_settlement_file(code: str, day: date) -> Path:
+    """The day's settlement file of a PG without an API: fetched from its
+    SETTLEMENT_FILE_URL when it has one, else the one an operator put in
+    SETTLEMENT_FILE_DIR. DomainError SETTLEMENT_FILE_MISSING if there is none."""
+    gateway = get_gateway(code)
+    path = settlement_source.file_path(Path(settings.SETTLEMENT_FILE_DIR), code, day)
+    url = gateway.config.get("SETTLEMENT_FILE_URL", "")
+    if url:
+        release_db_connections()
+        try:
+            settlement_source.fetch(url, path, day, timeout=gateway.config["READ_TIMEOUT"])
+        except requests.RequestException as exc:
+            raise DomainError(
+                "SETTLEMENT_FILE_MISSING", f"{code} file of {day} not fetched: {exc}"
+            ) from exc
+    if not path.is_file():
+        raise DomainError("SETTLEMENT_FILE_MISSING", f"no {code} settlement file at {path}")
+    return path
+
+
+def pg_check_file(code: str, path: Path, day: date) -> int:
+    """The number of records in a settlement file of `day`, read through once.
+
+    DomainError BAD_SETTLEMENT_FILE with the line and the reason at its first bad row.
+    """
+    gateway = get_gateway(code)
+    try:
+        return settlement_file.validate(path, merchant_id=gateway.merchant_id(), day=day)
+    except settlement_file.BadSettlementFile as exc:
+        raise DomainError("BAD_SETTLEMENT_FILE", str(exc), line=exc.line) from exc
+
+
+def pg_day_records(
+    code: str, day: date, *, path: Path | None = None
+) -> tuple[Iterator[PgTransaction], Iterator[PgSettlement]]:
+    """The PG's records of a Korean day, streamed: its transactions (approvals and
+    cancels, for 거래대사) and its settlement lines (fees and payouts, for 정산대사).
+
+    From the settlement file at `path` for a PG without a settlement API (check it with
+    pg_check_file first: a bad row raises midway), else from the PG's API, page by page.
+    DomainError GATEWAY_UNAVAILABLE if the PG cannot be read.
+    """
+    gateway = get_gateway(code)
+    release_db_connections()  # pages may take long: no connection held while waiting
+    if gateway.reconciles_from_file:
+        if path is None:
+            raise DomainError("SETTLEMENT_FILE_REQUIRED", f"{code} has no API: give its file")
+
+        def rows():
+            return settlement_file.read(path, merchant_id=gateway.merchant_id(), day=day)
+
+        return (
+            _unwrapped(code, (tx for tx, _ in rows())),
+            _unwrapped(code, (line for _, line in rows())),
+        )
+    return (
+        _unwrapped(code, gateway.day_transactions(day)),
+        _unwrapped(code, gateway.day_settlements(day)),
+    )
+
+
+def _unwrapped(code: str, records: Iterator) -> Iterator:
+    """`records` with a gateway's errors turned into the port's DomainErrors."""
+    try:
+        yield from records
+    except settlement_file.BadSettlementFile as exc:
+        raise DomainError("BAD_SETTLEMENT_FILE", str(exc), line=exc.line) from exc
+    except pg_errors.GatewayError as exc:
+        health_note(code, answered=isinstance(exc, pg_errors.Rejected))
+        raise DomainError(
+            "GATEWAY_UNAVAILABLE", f"{code} records could not be read: {exc.code or exc}"
+        ) from exc
 
 
 def _ref(event: PaymentEvent) -> PaymentRef:
