@@ -18,8 +18,10 @@ from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
 from ledger.selectors import entries_for_reference
 
 # The refunds' own pages and the refund form live in their own module (this one stays
-# under 400 lines); Django autodiscovers only payments/admin.py, so importing it here is
-# also what registers them.
+# under 400 lines), as do the reconciliation's runs and discrepancies; Django
+# autodiscovers only payments/admin.py, so importing them here is also what registers
+# them.
+from payments import admin_reconciliation  # noqa: F401
 from payments.admin_refunds import refund_view
 from payments.models import (
     CompensationJob,

@@ -5,7 +5,11 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from config.metrics import LATENCY_BUCKETS
-from payments.selectors import gateway_health_summary, payment_operations_summary
+from payments.selectors import (
+    gateway_health_summary,
+    payment_operations_summary,
+    reconciliation_summary,
+)
 
 CONFIRMS = Counter(
     "payment_confirms_total",
@@ -109,6 +113,7 @@ class PaymentGauges:
             yield GaugeMetricFamily(name, help_text, value=summary[key])
 
         yield from gateway_gauges(gateway_health_summary())
+        yield from reconciliation_gauges(reconciliation_summary())
 
 
 def gateway_gauges(summary: dict[str, dict]):
@@ -134,3 +139,28 @@ def gateway_gauges(summary: dict[str, dict]):
         in_doubt.add_metric([gateway, "refund"], health["refunds_in_doubt"])
         recovered.add_metric([gateway], health["recovered_in_doubt_seconds"])
     yield from (up, in_doubt, recovered)
+
+
+def reconciliation_gauges(summary: dict[str, dict]):
+    """Each gateway's reconciliation (payments.services.reconcile), a sample each: what
+    waits for an operator, and whether the nightly run happened."""
+    open_rows = GaugeMetricFamily(
+        "payment_reconciliation_open_discrepancies",
+        "Discrepancies with the PG's records OPEN, waiting for an operator",
+        labels=["gateway"],
+    )
+    oldest = GaugeMetricFamily(
+        "payment_reconciliation_oldest_open_seconds",
+        "Age of the oldest OPEN discrepancy (since it was found); 0 if none",
+        labels=["gateway"],
+    )
+    last_run = GaugeMetricFamily(
+        "payment_reconciliation_last_run_timestamp_seconds",
+        "When the gateway's newest DONE reconciliation run (latest day) finished; 0 if never",
+        labels=["gateway"],
+    )
+    for gateway, row in sorted(summary.items()):
+        open_rows.add_metric([gateway], row["open"])
+        oldest.add_metric([gateway], row["oldest_open_seconds"])
+        last_run.add_metric([gateway], row["last_run"])
+    yield from (open_rows, oldest, last_run)

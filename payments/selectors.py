@@ -1,19 +1,23 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Prefetch, QuerySet
+from django.db.models import Count, Min, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from payments.models import (
     CompensationJob,
+    Discrepancy,
+    DiscrepancyStatus,
     GatewayHealth,
     GatewayState,
     OutboxMessage,
     PaymentEvent,
     PaymentHistory,
     PaymentStatus,
+    ReconciliationRun,
     Refund,
     RefundStatus,
+    RunStatus,
     WebhookEvent,
 )
 
@@ -165,6 +169,46 @@ def _in_doubt_by_gateway(rows: QuerySet, field: str) -> dict[str, tuple]:
     """{gateway: (count, oldest created_at)} of the rows, in one grouped query."""
     grouped = rows.values_list(field).annotate(n=Count("id"), oldest=Min("created_at"))
     return {gateway: (n, oldest) for gateway, n, oldest in grouped.order_by()}
+
+
+def reconciliation_summary(*, now=None) -> dict[str, dict]:
+    """Each gateway's reconciliation, for the gauges (payments.services.reconcile).
+
+    {gateway: {"open", "oldest_open_seconds", "last_run"}} for every key of
+    PAYMENT_GATEWAYS (and any other gateway that has OPEN discrepancies): how many
+    discrepancies are OPEN and the age of the oldest (by created_at; 0 if none), and when
+    its newest DONE run (the latest day reconciled) finished, in unix seconds (0 if
+    never). The newest by day, not the latest finished_at: running an old day again must
+    not hide that the nightly run of yesterday is missing (the ReconciliationMissing
+    alert); a FAILED or REFUSED run of a day does not count either.
+
+    Two queries whatever the number of gateways: the OPEN ones grouped by gateway over
+    the (status, created_at) index, and the DONE runs of each gateway's newest DONE day.
+    """
+    now = now or timezone.now()
+    open_rows = (
+        Discrepancy.objects.filter(status=DiscrepancyStatus.OPEN)
+        .values_list("run__gateway")
+        .annotate(n=Count("id"), oldest=Min("created_at"))
+        .order_by()
+    )
+    opened = {gateway: (n, oldest) for gateway, n, oldest in open_rows}
+    done = ReconciliationRun.objects.filter(status=RunStatus.DONE)
+    newest_day = done.filter(gateway=OuterRef("gateway")).order_by("-day").values("day")[:1]
+    last_runs = dict(done.filter(day=Subquery(newest_day)).values_list("gateway", "finished_at"))
+    summary = {}
+    for gateway in [
+        *settings.PAYMENT_GATEWAYS,
+        *sorted(set(opened) - set(settings.PAYMENT_GATEWAYS)),
+    ]:
+        n, oldest = opened.get(gateway, (0, None))
+        finished_at = last_runs.get(gateway)
+        summary[gateway] = {
+            "open": n,
+            "oldest_open_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+            "last_run": finished_at.timestamp() if finished_at else 0.0,
+        }
+    return summary
 
 
 def payment_finished_recently(*, hours: int = 1, now=None) -> dict[str, int]:

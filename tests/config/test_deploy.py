@@ -55,4 +55,6 @@ def test_the_alerts_cover_what_operators_must_know():
         "RefundsInDoubt",
         "GatewayDown",
         "GatewayRecoveredStillInDoubt",
+        "ReconciliationDiscrepanciesOpen",
+        "ReconciliationMissing",
     }

@@ -38,6 +38,7 @@ def test_the_migration_creates_viewers_and_operators():
         ("retry_compensation",),
         ("retry_outboxmessage",),
         ("refund_paymentevent",),
+        ("resolve_discrepancy",),
     }
     assert not {c for (c,) in operators if c.split("_")[0] in ("add", "change", "delete")}
 

@@ -1,6 +1,6 @@
 """/metrics after real scenarios: the counters moved by what happened, the gauges right."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.conf import settings
@@ -8,8 +8,21 @@ from django.core.management import call_command
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from payments.models import CompensationJob, GatewayHealth, OutboxMessage, PaymentEvent, Refund
-from payments.selectors import PAYMENTS_IN_DOUBT, REFUNDS_IN_DOUBT, gateway_health_summary
+from payments.models import (
+    CompensationJob,
+    Discrepancy,
+    GatewayHealth,
+    OutboxMessage,
+    PaymentEvent,
+    ReconciliationRun,
+    Refund,
+)
+from payments.selectors import (
+    PAYMENTS_IN_DOUBT,
+    REFUNDS_IN_DOUBT,
+    gateway_health_summary,
+    reconciliation_summary,
+)
 from payments.services.compensation import compensation_restore
 from payments.services.decisions import RECOVERABLE
 from payments.services.refund_recovery import IN_DOUBT
@@ -325,3 +338,94 @@ def test_the_gateway_gauges_cost_three_queries_whatever_the_gateways(
         summary = gateway_health_summary()
 
     assert set(summary) == set(settings.PAYMENT_GATEWAYS)
+
+
+def reconciliation_run(gateway, day, status="DONE", finished_ago=None):
+    finished_at = timezone.now() - finished_ago if finished_ago is not None else None
+    return ReconciliationRun.objects.create(
+        gateway=gateway, day=day, status=status, finished_at=finished_at
+    )
+
+
+def found(run, reference, status="OPEN", created_ago=timedelta(0)):
+    row = Discrepancy.objects.create(
+        run=run,
+        kind="UNKNOWN_ORDER",
+        reference=reference,
+        status=status,
+        order_id=f"ord-{reference}",
+        detail="test",
+    )
+    created_at = timezone.now() - created_ago
+    Discrepancy.objects.filter(pk=row.pk).update(created_at=created_at)
+    return created_at
+
+
+def test_the_reconciliation_gauges_count_open_discrepancies_and_their_age(client):
+    monday, tuesday = date(2026, 3, 2), date(2026, 3, 3)
+    toss_monday = reconciliation_run("toss", monday, finished_ago=timedelta(days=1))
+    toss_tuesday = reconciliation_run("toss", tuesday, finished_ago=timedelta(hours=2))
+    nicepay = reconciliation_run("nicepay", tuesday, status="FAILED")
+    found(toss_monday, "a", created_ago=timedelta(hours=30))
+    found(toss_tuesday, "b", created_ago=timedelta(hours=2))
+    found(toss_tuesday, "c", status="FIXED", created_ago=timedelta(days=3))
+    found(toss_monday, "d", status="RESOLVED", created_ago=timedelta(days=3))
+    found(nicepay, "e", status="FIXED")
+
+    samples = scrape(client)
+
+    def sample(name, gateway):
+        return samples[(f"payment_reconciliation_{name}", (("gateway", gateway),))]
+
+    assert sample("open_discrepancies", "toss") == 2
+    assert sample("open_discrepancies", "nicepay") == 0
+    assert sample("open_discrepancies", "kakaopay") == 0
+    assert 30 * 3600 <= sample("oldest_open_seconds", "toss") < 30 * 3600 + 60
+    assert sample("oldest_open_seconds", "nicepay") == 0
+    assert sample("oldest_open_seconds", "kakaopay") == 0
+
+    Discrepancy.objects.filter(reference="a").update(status="RESOLVED")
+    samples = scrape(client)
+    assert sample("open_discrepancies", "toss") == 1
+    assert 2 * 3600 <= sample("oldest_open_seconds", "toss") < 2 * 3600 + 60
+
+
+def test_the_last_run_is_the_newest_done_day_of_every_configured_gateway(client):
+    reconciliation_run("toss", date(2026, 3, 3), finished_ago=timedelta(hours=26))
+    # An older day run again just now: it must not hide that no newer day was reconciled.
+    reconciliation_run("toss", date(2026, 2, 20), finished_ago=timedelta(minutes=5))
+    reconciliation_run("nicepay", date(2026, 3, 2), finished_ago=timedelta(hours=30))
+    reconciliation_run("nicepay", date(2026, 3, 3), status="REFUSED")  # a bad file
+    reconciliation_run("nicepay", date(2026, 3, 4), status="RUNNING")
+
+    samples = scrape(client)
+
+    def last_run(gateway):
+        return samples[
+            ("payment_reconciliation_last_run_timestamp_seconds", (("gateway", gateway),))
+        ]
+
+    now = timezone.now().timestamp()
+    assert 26 * 3600 <= now - last_run("toss") < 26 * 3600 + 60
+    assert 30 * 3600 <= now - last_run("nicepay") < 30 * 3600 + 60
+    assert last_run("kakaopay") == 0  # never reconciled
+    assert {
+        labels
+        for name, labels in samples
+        if name == "payment_reconciliation_last_run_timestamp_seconds"
+    } == {(("gateway", gateway),) for gateway in settings.PAYMENT_GATEWAYS}
+
+
+def test_the_reconciliation_gauges_cost_two_queries_whatever_the_gateways(
+    django_assert_num_queries,
+):
+    for n, gateway in enumerate(["toss", "nicepay", "kakaopay"]):
+        for day in (date(2026, 3, 2), date(2026, 3, 3)):
+            run = reconciliation_run(gateway, day, finished_ago=timedelta(hours=n))
+            found(run, f"{gateway}-{day}")
+
+    with django_assert_num_queries(2):
+        summary = reconciliation_summary()
+
+    assert set(summary) == set(settings.PAYMENT_GATEWAYS)
+    assert {row["open"] for row in summary.values()} == {2}
