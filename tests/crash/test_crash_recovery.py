@@ -14,6 +14,8 @@ each with its own Idempotency-Key, while the PGs time out, fail and lose answers
 cancel too. Then the faults stop, recovery runs, the relay books every success and every
 refund, and every invariant of docs/design.md (1 to 4, 6, refunds' 9, and the books' 10
 and 11) is checked against the sandboxes' own records and `manage.py ledger_check`.
+Last, every gateway's days of the run are reconciled with the PGs' records (12): no
+difference, and the invariants and the books still hold.
 """
 
 import itertools
@@ -41,9 +43,11 @@ from payments.models import (
     generation_key,
 )
 from products.models import Product
+from tests.crash.reconciliation import reconcile_run
 from tests.crash.shop import GATEWAYS, Shop
 from tests.crash.stack import TIMINGS, Stack
 from tests.factories import MemberFactory, ProductFactory, give_points
+from tests.payments.helpers import point_gateway_at_sandbox
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -189,7 +193,9 @@ OPEN = {"toss": {"IN_PROGRESS"}, "nicepay": {"authenticated"}, "kakaopay": {"AUT
 # Toss does not say whether it stores an error answer under its Idempotency-Key: the run
 # is made against a sandbox that does not, and one that does (docs/pg.md).
 @pytest.mark.parametrize("key_mode", ["errors-not-stored", "errors-stored"])
-def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox, key_mode):
+def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(
+    sandbox, key_mode, settings, tmp_path
+):
     sandbox.replay_errors(key_mode == "errors-stored")
     products = [ProductFactory(stock=1000, price=1000 * (n + 1)) for n in range(5)]
     initial = {p.id: p.stock for p in products}
@@ -297,6 +303,23 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(sandbox,
 
     check_invariants(events, records, initial)
     check_books(events, members)
+
+    # Reconciliation of the whole run with each PG's own records (invariant 12): the app
+    # converged by itself, so the PGs' records and ours agree to the won.
+    for gateway in ("nicepay", "kakaopay"):
+        point_gateway_at_sandbox(settings, sandbox, gateway)
+    reconciled = reconcile_run(sandbox.base, tmp_path)
+    print(
+        "  reconciliation: "
+        + "; ".join(
+            f"{g} {r['records']} PG records, {r['matched']} matched, {len(r['found'])} different"
+            for g, r in reconciled.items()
+        )
+    )
+    assert all(not r["found"] for r in reconciled.values()), reconciled
+    assert all(r["records"] == r["matched"] > 0 for r in reconciled.values()), reconciled
+    check_invariants(list(PaymentEvent.objects.all()), records, initial)
+    check_books(list(PaymentEvent.objects.all()), members)
 
 
 def wait_until_booked(timeout: float) -> float:
