@@ -45,6 +45,11 @@ class PaymentGateway(ABC):
     # downloads (gateways/settlement_file.py) rather than from day_transactions and
     # day_settlements: NicePay and KakaoPay have no settlement API.
     reconciles_from_file: bool = False
+    # Whether a checkout may ask this PG for a virtual account (가상계좌) and the app
+    # handles its deposit: Toss (its WAITING_FOR_DEPOSIT and DEPOSIT_CALLBACK). NicePay's
+    # vbank is read if one comes, but its window and deposit notice are not confirmed
+    # (docs/pg.md), so it is not offered.
+    virtual_accounts: bool = False
 
     def __init__(self, code: str, config: dict):
         self.code = code
@@ -63,7 +68,8 @@ class PaymentGateway(ABC):
 
     @abstractmethod
     def cancel(self, request: CancelRequest) -> GatewayPayment:
-        """Cancel all (amount None) or part of an approved payment."""
+        """Cancel all (amount None) or part of an approved payment; a paid virtual account
+        is refunded to request.refund_account where the PG takes one (docs/pg.md)."""
 
     @abstractmethod
     def get_payment(self, payment_key: str) -> GatewayPayment:
@@ -83,6 +89,8 @@ class PaymentGateway(ABC):
     def parse_webhook(self, body: bytes) -> WebhookNotice:
         """Read a notification this PG sent. InvalidWebhook if it is not one of its own.
 
+        The notice's payload is redacted (gateways.details.redacted); what the
+        notification carries to prove itself, if anything, is WebhookNotice.secret.
         PGs without payment webhooks (KakaoPay) keep this default: nothing to receive.
         """
         raise UnsupportedGateway(self.code)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from gateways import errors
 from gateways.base import PaymentGateway
+from gateways.details import card_type, redacted, text, whole
 from gateways.errors import RAISES, override
 from gateways.http import PgResponse
 from gateways.kakaopay.client import KakaoPayClient
@@ -20,7 +21,9 @@ from gateways.types import (
     ConfirmRequest,
     GatewayCancel,
     GatewayPayment,
+    PaymentDetails,
     PaymentRef,
+    PayMethod,
     PgStatus,
     Prepared,
     PrepareRequest,
@@ -113,6 +116,8 @@ class KakaoPayGateway(PaymentGateway):
         return self._approved(body)
 
     def cancel(self, request: CancelRequest) -> GatewayPayment:
+        # request.refund_account is not sent: KakaoPay has no virtual accounts, and its
+        # cancel refunds to the money or card the buyer paid with (docs/pg.md).
         amount = request.amount
         if amount is None:  # KakaoPay wants an amount: everything that is left
             current = self.get_payment(request.payment_key)
@@ -186,7 +191,8 @@ class KakaoPayGateway(PaymentGateway):
                 total_amount=amount,
                 balance_amount=amount,
                 approved_at=_when(body.get("approved_at")),
-                raw=body,
+                raw=redacted(body),
+                details=_details(body),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise errors.OutcomeUnknown(
@@ -216,7 +222,8 @@ class KakaoPayGateway(PaymentGateway):
                     for a in body.get("payment_action_details") or []
                     if a.get("payment_action_type") == "CANCEL"
                 ),
-                raw=body,
+                raw=redacted(body),
+                details=_details(body),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise errors.OutcomeUnknown(
@@ -225,6 +232,33 @@ class KakaoPayGateway(PaymentGateway):
                 operation="lookup",
                 code="UNREADABLE_RESPONSE",
             ) from exc
+
+
+EASY_PAY_PROVIDER = "카카오페이"
+
+
+def _details(body: dict) -> PaymentDetails:
+    """What the buyer paid with: always KakaoPay (an easy pay), with its money (MONEY) or
+    a card (CARD). The approve answer has card_info, the order lookup selected_card_info;
+    neither carries a card number (only its BIN), a receipt URL or a cash receipt."""
+    method_type = text(body.get("payment_method_type"))
+    if method_type is None:  # the buyer has not chosen yet (READY ... AUTH_PASSWORD)
+        return PaymentDetails()
+    if method_type != "CARD":
+        return PaymentDetails(method=PayMethod.EASY_PAY, easy_pay_provider=EASY_PAY_PROVIDER)
+    card = body.get("card_info") if isinstance(body.get("card_info"), dict) else {}
+    chosen = body.get("selected_card_info")
+    chosen = chosen if isinstance(chosen, dict) else {}
+    return PaymentDetails(
+        method=PayMethod.EASY_PAY,
+        easy_pay_provider=EASY_PAY_PROVIDER,
+        card_company=text(card.get("kakaopay_issuer_corp"))
+        or text(chosen.get("card_corp_name"))
+        or text(card.get("kakaopay_issuer_corp_code")),
+        card_type=card_type(card.get("card_type")),
+        installment_months=whole(card.get("install_month", chosen.get("install_month"))),
+        approval_number=text(card.get("approved_id")),
+    )
 
 
 def _cancel(action: dict) -> GatewayCancel:

@@ -53,8 +53,17 @@ class NicePayClient:
         )
 
     def cancel(
-        self, *, tid: str, order_id: str, cancel_order_id: str, reason: str, amount: int | None
+        self,
+        *,
+        tid: str,
+        order_id: str,
+        cancel_order_id: str,
+        reason: str,
+        amount: int | None,
+        refund: dict | None = None,
     ) -> PgResponse:
+        """`refund`: refundAccount, refundBankCode and refundHolder, for a paid virtual
+        account. They go in the body only: gateways.http logs no bodies."""
         when = edi_date()
         body = {
             "reason": reason[:100],
@@ -64,6 +73,8 @@ class NicePayClient:
         }
         if amount is not None:
             body["cancelAmt"] = amount
+        if refund is not None:
+            body.update(refund)
         return self.http.request(
             "POST",
             f"/v1/payments/{quote(tid, safe='')}/cancel",

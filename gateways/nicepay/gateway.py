@@ -16,21 +16,38 @@ from datetime import datetime, timedelta, timezone
 
 from gateways import errors
 from gateways.base import PaymentGateway, webhook_json
+from gateways.details import (
+    bank,
+    bank_name,
+    card_type,
+    mask_card_number,
+    moment,
+    redacted,
+    text,
+    whole,
+)
 from gateways.errors import RAISES, ErrorClass, override
 from gateways.http import PgResponse
 from gateways.nicepay.client import NicePayClient, sign
 from gateways.types import (
     CancelRequest,
+    CashReceipt,
+    CashReceiptType,
     ConfirmRequest,
     GatewayCancel,
     GatewayPayment,
+    PaymentDetails,
     PaymentRef,
+    PayMethod,
     PgStatus,
+    RefundAccount,
+    VirtualAccount,
     WebhookNotice,
     cancel_note,
 )
 
 KST = timezone(timedelta(hours=9))
+REFUND_ACCOUNT_MAX, REFUND_HOLDER_MAX = 16, 10  # cancel's refundAccount, refundHolder (2.2)
 SUCCESS = {"0000", "2001", "2211"}
 STATUSES = {
     "ready": PgStatus.PENDING,
@@ -141,7 +158,9 @@ class NicePayGateway(PaymentGateway):
         except errors.GatewayError:
             raise unknown from None
         if found.status != PgStatus.PENDING:
-            return found  # approved (or refused) after all: the caller judges it
+            # approved, refused, or a virtual account issued (AWAITING_DEPOSIT) after all:
+            # the caller judges it; only a payment still "ready" without a vbank is undone
+            return found
         try:
             self._payment_or_raise(self.client.netcancel(order_id=request.order_id), "netcancel")
         except errors.GatewayError:
@@ -160,8 +179,31 @@ class NicePayGateway(PaymentGateway):
             cancel_order_id=request.idempotency_key[:64],
             reason=cancel_note(request.reason, request.idempotency_key, 100),
             amount=request.amount,
+            refund=self._refund_fields(request.refund_account),
         )
         return self._payment_or_raise(response, "cancel")
+
+    def _refund_fields(self, account: RefundAccount | None) -> dict | None:
+        """refundAccount (at most 16), refundBankCode (3 digits), refundHolder (at most 10)
+        of the cancel (2.2): NicePay's limits are tighter than Toss's, so an account that
+        does not fit is refused here, before anything is sent."""
+        if account is None:
+            return None
+        if len(account.account_number) > REFUND_ACCOUNT_MAX or len(account.holder_name) > (
+            REFUND_HOLDER_MAX
+        ):
+            raise errors.Rejected(
+                f"NicePay takes refund accounts of at most {REFUND_ACCOUNT_MAX} digits and "
+                f"holders of at most {REFUND_HOLDER_MAX} characters",
+                gateway=self.code,
+                operation="cancel",
+                code="INVALID_REFUND_ACCOUNT",
+            )
+        return {
+            "refundAccount": account.account_number,
+            "refundBankCode": bank(account.bank_code).kftc,
+            "refundHolder": account.holder_name,
+        }
 
     def get_payment(self, payment_key: str) -> GatewayPayment:
         return self._payment_or_raise(self.client.get(payment_key), "lookup")
@@ -186,7 +228,7 @@ class NicePayGateway(PaymentGateway):
             event_type="STATUS",
             order_id=payment["orderId"][:64],
             pg_status=payment["status"][:32],
-            payload=payment,
+            payload=redacted(payment),  # no signature kept
         )
 
     def webhook_ack(self) -> tuple[str, str]:
@@ -215,6 +257,8 @@ class NicePayGateway(PaymentGateway):
 
     def _payment(self, body: dict) -> GatewayPayment:
         status = STATUSES[body["status"]]
+        if status == PgStatus.PENDING and body.get("payMethod") == "vbank":
+            status = PgStatus.AWAITING_DEPOSIT  # "ready" of a vbank: issued, not paid in
         amount = int(body["amount"])
         if status in (PgStatus.APPROVED, PgStatus.PARTIALLY_CANCELED, PgStatus.CANCELED):
             expected = sign(body["tid"], amount, body["ediDate"], self.config["SECRET_KEY"])
@@ -235,5 +279,84 @@ class NicePayGateway(PaymentGateway):
                 GatewayCancel(str(c.get("tid") or ""), int(c["amount"]), c.get("reason") or "")
                 for c in body.get("cancels") or []
             ),
-            raw=body,
+            raw=redacted(body),
+            details=_details(body),
         )
+
+
+# payMethod (2.3)
+PAY_METHODS = {
+    "card": PayMethod.CARD,
+    "vbank": PayMethod.VIRTUAL_ACCOUNT,
+    "bank": PayMethod.TRANSFER,
+    "cellphone": PayMethod.MOBILE,
+}
+EASY_PAY_PROVIDERS = {
+    "naverpay": "네이버페이",
+    "kakaopay": "카카오페이",
+    "payco": "페이코",
+    "ssgpay": "SSG페이",
+    "samsungpay": "삼성페이",
+}
+# cashReceipts[].receiptType: the manual's values are not documented (docs/pg.md); these
+# are NicePay's request values for 소득공제 and 지출증빙 (not confirmed for the answer).
+CASH_RECEIPT_TYPES = {
+    "individual": CashReceiptType.INCOME_DEDUCTION,
+    "company": CashReceiptType.EXPENSE_PROOF,
+}
+
+
+def _details(body: dict) -> PaymentDetails:
+    """What the buyer paid with, from the response object (2.3). Display fields: one that
+    is missing or malformed is None, never a reason to refuse the answer."""
+    card = body.get("card") if isinstance(body.get("card"), dict) else {}
+    vbank = body.get("vbank") if isinstance(body.get("vbank"), dict) else {}
+    method = text(body.get("payMethod"))
+    return PaymentDetails(
+        method=_method(method),
+        card_company=text(card.get("cardName")) or text(card.get("cardCode")),
+        card_number=mask_card_number(text(card.get("cardNum"))),
+        card_type=card_type(card.get("cardType")),
+        installment_months=whole(card.get("cardQuota")),
+        approval_number=text(body.get("approveNo")),
+        easy_pay_provider=EASY_PAY_PROVIDERS.get(method.casefold()) if method else None,
+        receipt_url=text(body.get("receiptUrl"), 2000),
+        cash_receipt=_cash_receipt(body.get("cashReceipts")),
+        virtual_account=_virtual_account(vbank, body.get("status")) if vbank else None,
+    )
+
+
+def _method(method: str | None) -> str | None:
+    if method is None:
+        return None
+    if method.casefold() in EASY_PAY_PROVIDERS:
+        return PayMethod.EASY_PAY
+    return PAY_METHODS.get(method.casefold(), PayMethod.OTHER)
+
+
+def _cash_receipt(receipts) -> CashReceipt | None:
+    """The newest issued receipt of cashReceipts[], else the newest of any status."""
+    receipts = [r for r in receipts if isinstance(r, dict)] if isinstance(receipts, list) else []
+    if not receipts:
+        return None
+    issued = [r for r in receipts if r.get("status") == "issued"]
+    receipt = (issued or receipts)[-1]
+    kind = text(receipt.get("receiptType"))
+    return CashReceipt(
+        type=CASH_RECEIPT_TYPES.get(kind.casefold(), CashReceiptType.OTHER) if kind else None,
+        receipt_url=text(receipt.get("receiptUrl"), 2000),
+        issue_number=text(receipt.get("issueNo")),
+    )
+
+
+def _virtual_account(vbank: dict, status) -> VirtualAccount:
+    code = text(vbank.get("vbankCode"))
+    return VirtualAccount(
+        bank_code=code,
+        bank_name=text(vbank.get("vbankName")) or bank_name(code),
+        account_number=text(vbank.get("vbankNumber")),
+        holder_name=text(vbank.get("vbankHolder")),
+        due_date=moment(vbank.get("vbankExpDate")),
+        # NicePay has no "expired" flag on the account: the payment's status says it.
+        expired=status == "expired",
+    )

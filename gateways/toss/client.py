@@ -38,10 +38,15 @@ class TossClient:
         reason: str,
         amount: int | None,
         idempotency_key: str,
+        refund_account: dict | None = None,
     ) -> PgResponse:
+        """`refund_account`: refundReceiveAccount {bank, accountNumber, holderName}, for a
+        paid virtual account. It goes in the body only: gateways.http logs no bodies."""
         body = {"cancelReason": reason}
         if amount is not None:
             body["cancelAmount"] = amount
+        if refund_account is not None:
+            body["refundReceiveAccount"] = refund_account
         return self.http.request(
             "POST",
             f"/v1/payments/{quote(payment_key, safe='')}/cancel",

@@ -12,35 +12,58 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateways import errors
 from gateways.base import PaymentGateway, webhook_fields, webhook_json
-from gateways.errors import RAISES, ErrorClass, override
+from gateways.details import (
+    bank,
+    bank_name,
+    card_type,
+    mask_card_number,
+    moment,
+    redacted,
+    text,
+    toss_card_company,
+    whole,
+)
+from gateways.errors import RAISES, ErrorClass, InvalidWebhook, override
 from gateways.http import PgResponse
 from gateways.toss.client import TossClient
 from gateways.types import (
     TX_APPROVAL,
     TX_CANCEL,
     CancelRequest,
+    CashReceipt,
+    CashReceiptType,
     ConfirmRequest,
     GatewayCancel,
     GatewayPayment,
+    PaymentDetails,
+    PayMethod,
     PgSettlement,
     PgStatus,
     PgTransaction,
+    RefundAccount,
+    VirtualAccount,
     WebhookNotice,
     cancel_note,
 )
 
+DEPOSIT_CALLBACK = "DEPOSIT_CALLBACK"
+
 KST = timezone(timedelta(hours=9))
 MAX_PAGE = 5000  # the most rows Toss gives in one page of transactions or settlements
 # A Transaction carries the payment's status right after it, not its kind: DONE follows
-# the approval, CANCELED or PARTIAL_CANCELED a cancel. Any other status (a virtual
-# account's WAITING_FOR_DEPOSIT, say) is not a card transaction we can reconcile: the
-# page is unreadable, never skipped.
+# the approval (for a virtual account: the deposit, on the day the money came in),
+# CANCELED or PARTIAL_CANCELED a cancel. WAITING_FOR_DEPOSIT follows the issue of a
+# virtual account (or a deposit the bank took back, DONE -> WAITING_FOR_DEPOSIT): no
+# approval and no money, so it is read and left out (NOT_TRANSACTIONS). Any other status
+# is not a transaction we can reconcile: the page is unreadable, never skipped.
 TRANSACTION_KINDS = {"DONE": TX_APPROVAL, "CANCELED": TX_CANCEL, "PARTIAL_CANCELED": TX_CANCEL}
+NOT_TRANSACTIONS = frozenset({"WAITING_FOR_DEPOSIT"})
 
 STATUSES = {
     "READY": PgStatus.PENDING,
     "IN_PROGRESS": PgStatus.PENDING,
-    "WAITING_FOR_DEPOSIT": PgStatus.PENDING,
+    # A virtual account issued, not paid in: not approved, and not confirmable again.
+    "WAITING_FOR_DEPOSIT": PgStatus.AWAITING_DEPOSIT,
     "DONE": PgStatus.APPROVED,
     "PARTIAL_CANCELED": PgStatus.PARTIALLY_CANCELED,
     "CANCELED": PgStatus.CANCELED,
@@ -133,6 +156,7 @@ def classify(operation: str, code: str, http_status: int) -> ErrorClass:
 
 class TossGateway(PaymentGateway):
     keyed_idempotency = True
+    virtual_accounts = True  # WAITING_FOR_DEPOSIT, DEPOSIT_CALLBACK with its secret
 
     def __init__(self, code: str, config: dict):
         super().__init__(code, config)
@@ -162,15 +186,16 @@ class TossGateway(PaymentGateway):
                 start=start, end=end, limit=self.page_size, starting_after=after
             )
             rows = self._rows_or_raise(response, "transactions")
+            # (transactionKey, the transaction or None for a row that is not one)
             page = [self._read(_transaction, row, "transactions") for row in rows]
-            if after is not None and any(t.transaction_key == after for t in page):
+            if after is not None and any(key == after for key, _ in page):
                 # The cursor came back in the page after it: Toss did not move on, and
                 # asking again would loop on the same rows forever.
                 raise self._unreadable("transactions", f"startingAfter {after} came back")
-            yield from page
+            yield from (transaction for _, transaction in page if transaction is not None)
             if len(rows) < self.page_size:
                 return
-            after = page[-1].transaction_key
+            after = page[-1][0]  # the page's last row, read or left out
 
     def day_settlements(self, day: date) -> Iterator[PgSettlement]:
         """GET /v1/settlements of what was sold on the day (dateType soldDate), page 1, 2,
@@ -206,6 +231,7 @@ class TossGateway(PaymentGateway):
             reason=cancel_note(request.reason, request.idempotency_key, 200),
             amount=request.amount,
             idempotency_key=request.idempotency_key,
+            refund_account=_refund_account(request.refund_account),
         )
         return self._payment_or_raise(response, "cancel")
 
@@ -216,8 +242,15 @@ class TossGateway(PaymentGateway):
         return self._payment_or_raise(self.client.get_payment_by_order_id(order_id), "lookup")
 
     def parse_webhook(self, body: bytes) -> WebhookNotice:
-        """PAYMENT_STATUS_CHANGED carries the Payment as `data` and no signature (1.9)."""
-        notice = webhook_json(body, "eventType")
+        """PAYMENT_STATUS_CHANGED carries the Payment as `data` and no signature (1.9);
+        DEPOSIT_CALLBACK (a virtual account's deposit, or the bank taking it back) carries
+        the orderId, the status and the payment's `secret`."""
+        notice = webhook_json(body)
+        if notice.get("eventType") == DEPOSIT_CALLBACK or (
+            "eventType" not in notice and "secret" in notice
+        ):
+            return _deposit_callback(notice)
+        notice = webhook_fields(notice, "eventType")
         payment = webhook_fields(notice.get("data"), "orderId", "paymentKey", "status")
         identity = (
             notice["eventType"],
@@ -230,7 +263,7 @@ class TossGateway(PaymentGateway):
             event_type=notice["eventType"][:64],
             order_id=payment["orderId"][:64],
             pg_status=payment["status"][:32],
-            payload=notice,
+            payload=redacted(notice),  # a virtual account's Payment carries its secret
         )
 
     def _payment_or_raise(self, response: PgResponse, operation: str) -> GatewayPayment:
@@ -299,15 +332,139 @@ def _payment(body: dict) -> GatewayPayment:
             )
             for c in body.get("cancels") or []
         ),
-        raw=body,
+        raw=redacted(body),
+        details=_details(body),
+        deposit_secret=text(body.get("secret")),
     )
 
 
-def _transaction(row: dict) -> PgTransaction:
+# Payment.method: Korean labels by default, English ones with Accept-Language: en-US (1.4).
+METHODS = {
+    "카드": PayMethod.CARD,
+    "card": PayMethod.CARD,
+    "간편결제": PayMethod.EASY_PAY,
+    "easy_pay": PayMethod.EASY_PAY,
+    "가상계좌": PayMethod.VIRTUAL_ACCOUNT,
+    "virtual_account": PayMethod.VIRTUAL_ACCOUNT,
+    "계좌이체": PayMethod.TRANSFER,
+    "transfer": PayMethod.TRANSFER,
+    "휴대폰": PayMethod.MOBILE,
+    "mobile_phone": PayMethod.MOBILE,
+}
+# cashReceipt.type
+CASH_RECEIPT_TYPES = {
+    "소득공제": CashReceiptType.INCOME_DEDUCTION,
+    "income_deduction": CashReceiptType.INCOME_DEDUCTION,
+    "지출증빙": CashReceiptType.EXPENSE_PROOF,
+    "expense_proof": CashReceiptType.EXPENSE_PROOF,
+}
+
+
+def _details(body: dict) -> PaymentDetails:
+    """What the buyer paid with, from the Payment's method objects (1.4). Display fields:
+    one that is missing or malformed is None, never a reason to refuse the answer."""
+    card, easy_pay = _object(body.get("card")), _object(body.get("easyPay"))
+    receipt, account = _object(body.get("receipt")), _object(body.get("virtualAccount"))
+    return PaymentDetails(
+        method=_method(body.get("method")),
+        # Toss names the issuer by code only (issuerCode, "71"): named from Toss's table.
+        card_company=toss_card_company(card.get("issuerCode")),
+        card_number=mask_card_number(text(card.get("number"))),
+        card_type=card_type(card.get("cardType")),
+        installment_months=whole(card.get("installmentPlanMonths")),
+        approval_number=text(card.get("approveNo")),
+        easy_pay_provider=text(easy_pay.get("provider")),
+        receipt_url=text(receipt.get("url"), 2000),
+        cash_receipt=_cash_receipt(_object(body.get("cashReceipt"))),
+        virtual_account=_virtual_account(account) if account else None,
+    )
+
+
+def _method(value) -> str | None:
+    label = text(value)
+    if label is None:
+        return None
+    return METHODS.get(label.casefold().replace(" ", "_"), PayMethod.OTHER)
+
+
+def _cash_receipt(receipt: dict) -> CashReceipt | None:
+    if not receipt:
+        return None
+    kind = text(receipt.get("type"))
+    return CashReceipt(
+        type=CASH_RECEIPT_TYPES.get(kind.casefold(), CashReceiptType.OTHER) if kind else None,
+        receipt_url=text(receipt.get("receiptUrl"), 2000),
+        issue_number=text(receipt.get("issueNumber")),
+    )
+
+
+def _virtual_account(account: dict) -> VirtualAccount:
+    code = text(account.get("bankCode"))
+    return VirtualAccount(
+        bank_code=code,
+        bank_name=bank_name(code),
+        account_number=text(account.get("accountNumber")),
+        # customerName is the buyer the account was issued to, not its holder (예금주):
+        # Toss's answer does not name the holder.
+        holder_name=None,
+        due_date=moment(account.get("dueDate")),
+        expired=account.get("expired") is True,
+    )
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _refund_account(account: RefundAccount | None) -> dict | None:
+    """refundReceiveAccount (1.3): Toss's two-digit bank code, digits, the holder."""
+    if account is None:
+        return None
+    return {
+        "bank": bank(account.bank_code).toss,
+        "accountNumber": account.account_number,
+        "holderName": account.holder_name,
+    }
+
+
+def _deposit_callback(notice: dict) -> WebhookNotice:
+    """DEPOSIT_CALLBACK (1.9): a deposit into a virtual account (status DONE) or the bank
+    taking one back (WAITING_FOR_DEPOSIT). Toss's pages show the fields flat
+    ({createdAt, secret, status, transactionKey, orderId}); some integrations see them
+    under `data`, so both are read. Its identity is the order, the status and the
+    transaction (createdAt where there is no transactionKey): a re-sent notice is the same
+    event, a deposit and its reversal, or a second deposit, are not."""
+    data = notice.get("data") if isinstance(notice.get("data"), dict) else notice
+    fields = webhook_fields(data, "orderId", "status")
+    secret = data.get("secret", notice.get("secret"))
+    if not isinstance(secret, str) or not secret:
+        raise InvalidWebhook("missing secret")
+    moment_key = (
+        data.get("transactionKey")
+        or notice.get("transactionKey")
+        or data.get("createdAt")
+        or notice.get("createdAt")
+    )
+    identity = (DEPOSIT_CALLBACK, fields["orderId"], fields["status"], str(moment_key or ""))
+    return WebhookNotice(
+        event_key=":".join(identity)[:255],
+        event_type=DEPOSIT_CALLBACK,
+        order_id=fields["orderId"][:64],
+        pg_status=fields["status"][:32],
+        payload=redacted(notice),
+        secret=secret,
+    )
+
+
+def _transaction(row: dict) -> tuple[str, PgTransaction | None]:
+    """(its transactionKey, the transaction), or (key, None) for a virtual account's issue."""
+    key = str(row["transactionKey"])
+    if row["status"] in NOT_TRANSACTIONS:
+        return key, None
     at = datetime.fromisoformat(row["transactionAt"])
     if at.tzinfo is None:
         raise ValueError(f"transactionAt without an offset: {row['transactionAt']!r}")
-    return PgTransaction(
+    return key, PgTransaction(
         order_id=str(row["orderId"]),
         payment_key=str(row["paymentKey"]),
         transaction_key=str(row["transactionKey"]),

@@ -205,7 +205,7 @@ def test_a_toss_transaction_of_another_kind_is_unreadable_not_skipped(settings):
         "transactionKey": "t1",
         "paymentKey": "p1",
         "orderId": "order-1",
-        "status": "WAITING_FOR_DEPOSIT",
+        "status": "ABORTED",  # WAITING_FOR_DEPOSIT is read and left out: test_payment_details
         "transactionAt": "2026-12-02T12:00:00+09:00",
         "amount": 1000,
     }
