@@ -2,7 +2,10 @@
 
 Every request is kept (bounded) for `GET /sandbox/requests`, listed from its arrival, and
 written as one log line when it ends, with the orderId and the fault it met. Headers are
-never logged: they carry the secret key.
+never logged: they carry the secret key. Bodies are never kept either: a cancel's
+refundReceiveAccount carries the buyer's bank account number, a virtual account's answer
+its `secret`. Handlers note only ids (gateway, operation, orderId, paymentKey ...), and
+should one ever note a field named in REDACTED, its value is shown as "[redacted]".
 """
 
 import itertools
@@ -13,6 +16,11 @@ import structlog
 from gateways.sandbox.clock import Clock, iso
 
 log = structlog.get_logger("gateways.sandbox")
+
+# Note fields whose value is never shown, in the log or in GET /sandbox/requests.
+REDACTED = frozenset(
+    {"accountNumber", "refundReceiveAccount", "secret", "cardNumber", "authorization"}
+)
 
 
 class RequestLog:
@@ -47,7 +55,12 @@ class RequestLog:
     def _render(entry: dict) -> dict:
         fields = {k: v for k, v in entry.items() if k not in ("note", "done")}
         fields["inFlight"] = not entry.get("done", False)
-        return {**fields, **{k: v for k, v in entry["note"].items() if v is not None}}
+        note = {
+            k: "[redacted]" if k in REDACTED else v
+            for k, v in entry["note"].items()
+            if v is not None
+        }
+        return {**fields, **note}
 
     def query(self, *, gateway=None, operation=None, order_id=None, limit=1000) -> list[dict]:
         found = []

@@ -8,6 +8,7 @@ in each merchant's contract):
 | gateway  | method (as the PG records it) | fee   |
 | -------- | ----------------------------- | ----- |
 | toss     | 카드                          | 2.9 % |
+| toss     | 가상계좌                      | 1.5 % |
 | nicepay  | card                          | 3.0 % |
 | kakaopay | CARD                          | 3.2 % |
 | kakaopay | MONEY                         | 2.5 % |
@@ -32,6 +33,7 @@ from gateways.sandbox.nicepay.payments import PAY_METHOD as NICEPAY_METHOD
 
 FEE_RATES = {
     ("toss", "카드"): Decimal("0.029"),
+    ("toss", "가상계좌"): Decimal("0.015"),
     ("nicepay", NICEPAY_METHOD): Decimal("0.030"),
     ("kakaopay", "CARD"): Decimal("0.032"),
     ("kakaopay", "MONEY"): Decimal("0.025"),
@@ -74,6 +76,10 @@ class Transaction:
     at: datetime
     amount: int  # positive, for a cancel too
     balance_after: int  # what is left to cancel right after this transaction
+    # Toss: the payment's status right after it when the kind does not say (a virtual
+    # account's reversed deposit: WAITING_FOR_DEPOSIT), and the approval's time
+    status: str | None = None
+    approved_at: datetime | None = None
 
     @property
     def when(self) -> datetime:
@@ -107,26 +113,56 @@ class Transaction:
 
 def toss_rows(ledger) -> Iterator[Transaction]:
     """TossPayment: the approval (approved_at, amount, approve_transaction_key), then each
-    cancel (canceled_at, amount, transaction_key, refundable_after)."""
+    cancel (canceled_at, amount, transaction_key, refundable_after).
+
+    A virtual account is approved by its deposits instead: one approval row per deposit
+    (its time and key), and for a deposit the bank network took back, a CANCEL row of the
+    whole amount at the reversal (status WAITING_FOR_DEPOSIT). A cancel before any
+    deposit moved no money: no row."""
     for payment in ledger.by_key.values():
-        if payment.approved_at is None:
+        if payment.approved_at is None and not payment.deposits:
             continue
         common = {
             "gateway": "toss",
             "merchant_id": ledger.merchant_id,  # the mId
             "payment_key": payment.payment_key,
             "order_id": payment.order_id,
-            "method": payment.method,
+            "method": "가상계좌" if payment.virtual_account is not None else payment.method,
         }
-        yield Transaction(
-            **common,
-            transaction_key=payment.approve_transaction_key,
-            kind=APPROVAL,
-            at=payment.approved_at,
-            amount=payment.amount,
-            balance_after=payment.amount,
-        )
+        if payment.virtual_account is None:
+            yield Transaction(
+                **common,
+                transaction_key=payment.approve_transaction_key,
+                kind=APPROVAL,
+                at=payment.approved_at,
+                amount=payment.amount,
+                balance_after=payment.amount,
+                approved_at=payment.approved_at,
+            )
+        for deposit in payment.deposits:
+            yield Transaction(
+                **common,
+                transaction_key=deposit.transaction_key,
+                kind=APPROVAL,
+                at=deposit.at,
+                amount=payment.amount,
+                balance_after=payment.amount,
+                approved_at=deposit.at,
+            )
+            if deposit.reversed_at is not None:
+                yield Transaction(
+                    **common,
+                    transaction_key=deposit.reversal_key,
+                    kind=CANCEL,
+                    at=deposit.reversed_at,
+                    amount=payment.amount,
+                    balance_after=payment.amount,
+                    status="WAITING_FOR_DEPOSIT",
+                    approved_at=deposit.at,
+                )
         for cancel in payment.cancels:
+            if cancel.before_deposit:
+                continue
             yield Transaction(
                 **common,
                 transaction_key=cancel.transaction_key,
@@ -134,6 +170,7 @@ def toss_rows(ledger) -> Iterator[Transaction]:
                 at=cancel.canceled_at,
                 amount=cancel.amount,
                 balance_after=cancel.refundable_after,
+                approved_at=payment.approved_at,
             )
 
 

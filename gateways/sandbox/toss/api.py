@@ -21,6 +21,7 @@ from gateways.sandbox.idempotency import MAX_KEY_LENGTH
 from gateways.sandbox.pipeline import Outcome, perform, respond
 from gateways.sandbox.toss.errors import ERRORS, error_message, error_status
 from gateways.sandbox.toss.payments import (
+    METHODS_EN,
     WEBHOOK_STATUSES,
     TossFailure,
     TossPayment,
@@ -28,6 +29,7 @@ from gateways.sandbox.toss.payments import (
 )
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9_\-=.]{6,64}$")
+REVERSAL_REASON = "입금 취소"  # the settlement line of a reversed deposit
 MAX_PAGE = 5000  # settlements' size and transactions' limit
 
 
@@ -68,6 +70,23 @@ def payment_changed(sandbox, payment: TossPayment) -> None:
         "data": payment_json(payment, base_url="https://api.tosspayments.com"),
     }
     sandbox.webhooks.emit("toss", payment.order_id, payment.status, _dumps(body))
+
+
+def deposit_callback(sandbox, payment: TossPayment, status: str, transaction_key: str) -> None:
+    """DEPOSIT_CALLBACK: a virtual account's deposit (status DONE) or its reversal
+    (WAITING_FOR_DEPOSIT), with the payment's `secret` for the shop to compare. The body is
+    the five fields Toss's example shows; `eventType` only when the setting asks for it
+    (Toss documents nothing beyond `secret`)."""
+    body = {
+        "createdAt": sandbox.clock.now().replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "secret": payment.secret,
+        "status": status,
+        "transactionKey": transaction_key,
+        "orderId": payment.order_id,
+    }
+    if sandbox.toss.va_callback_event_type:
+        body = {"eventType": "DEPOSIT_CALLBACK", **body}
+    sandbox.webhooks.emit("toss", payment.order_id, f"DEPOSIT_CALLBACK:{status}", _dumps(body))
 
 
 # --- request checks ---------------------------------------------------------------------
@@ -229,6 +248,11 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     amount = _amount(body, "cancelAmount", required=False)
     refundable = _amount(body, "refundableAmount", required=False, minimum=0)
     tax_free = _amount(body, "taxFreeAmount", required=False, minimum=0) or 0
+    # Checked by the operation, only for a deposited virtual account (the rest ignore it);
+    # never written to the request log: it carries the buyer's account number.
+    refund_account = body.get("refundReceiveAccount")
+    if refund_account is not None and not isinstance(refund_account, dict):
+        raise Refused("INVALID_REQUEST")
     ledger = request.app["sandbox"].toss
     target = ledger.by_key.get(payment_key)
     request["sandbox"]["paymentKey"] = payment_key
@@ -241,6 +265,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
                 amount=amount,
                 refundable_amount=refundable,
                 tax_free=tax_free,
+                refund_account=refund_account,
             )
             return _payment(request, payment)
         except TossFailure as failure:
@@ -345,8 +370,20 @@ def _settlement_line(row: settlement.Transaction, payment: TossPayment) -> dict:
     vat = round(amount / 11)
     cancel = None
     if row.kind == settlement.CANCEL:
-        reason = next(c.reason for c in payment.cancels if c.transaction_key == row.transaction_key)
+        reason = next(
+            (c.reason for c in payment.cancels if c.transaction_key == row.transaction_key),
+            REVERSAL_REASON,  # a deposit the bank network took back
+        )
         cancel = {"cancelAmount": row.amount, "cancelReason": reason}
+    card = virtual_account = None
+    if payment.virtual_account is not None:
+        virtual_account = {
+            "accountType": "일반",
+            "accountNumber": payment.virtual_account.account_number,
+            "bankCode": payment.virtual_account.bank_code,
+        }
+    else:
+        card = {"issuerCode": "71", "acquirerCode": "71", "number": payment.card_number}
     return {
         "mId": row.merchant_id,
         "paymentKey": row.payment_key,
@@ -360,10 +397,11 @@ def _settlement_line(row: settlement.Transaction, payment: TossPayment) -> dict:
         "supplyAmount": amount - vat,
         "vat": vat,
         "payOutAmount": row.payout_amount,
-        "approvedAt": iso(payment.approved_at),
+        "approvedAt": iso(row.approved_at),
         "soldDate": row.day.isoformat(),
         "paidOutDate": row.payout_date.isoformat(),
-        "card": {"issuerCode": "71", "acquirerCode": "71", "number": payment.card_number},
+        "card": card,
+        "virtualAccount": virtual_account,
         "cancel": cancel,
     }
 
@@ -421,7 +459,9 @@ def _moment(value: str | None) -> datetime:
 
 
 def _transaction_json(row: settlement.Transaction, base_url: str, english: bool) -> dict:
-    if row.kind == settlement.APPROVAL:
+    if row.status is not None:  # a deposit's reversal: WAITING_FOR_DEPOSIT again
+        status = row.status
+    elif row.kind == settlement.APPROVAL:
         status = "DONE"
     else:  # the payment's status right after this cancel
         status = "CANCELED" if row.balance_after == 0 else "PARTIAL_CANCELED"
@@ -430,7 +470,7 @@ def _transaction_json(row: settlement.Transaction, base_url: str, english: bool)
         "transactionKey": row.transaction_key,
         "paymentKey": row.payment_key,
         "orderId": row.order_id,
-        "method": "CARD" if english else row.method,
+        "method": METHODS_EN.get(row.method, row.method) if english else row.method,
         "customerKey": None,
         "useEscrow": False,
         "receiptUrl": f"{base_url}/receipt/{row.payment_key}",

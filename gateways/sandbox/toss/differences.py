@@ -21,7 +21,12 @@ def approve_unseen(ledger, order_id: str, amount: int | None) -> None:
         raise Refused(
             f"only an authenticated (IN_PROGRESS) payment is approved, not {payment.status}"
         )
-    ledger.record_approval(payment)  # not a confirm: confirmCalls stays as it was
+    # not a confirm: confirmCalls stays as it was (a virtual account is issued, not paid)
+    ledger.complete_authenticated(payment)
+
+
+# What the merchant types into the dashboard to refund a deposited virtual account.
+DASHBOARD_REFUND_ACCOUNT = {"bank": "20", "accountNumber": "1002000000000", "holderName": "구매자"}
 
 
 def dashboard_cancel(ledger, order_id: str, amount: int | None) -> None:
@@ -34,6 +39,7 @@ def dashboard_cancel(ledger, order_id: str, amount: int | None) -> None:
             amount=amount,
             refundable_amount=None,
             tax_free=payment.tax_free if whole else 0,
+            refund_account=DASHBOARD_REFUND_ACCOUNT,
         )
     except TossFailure as failure:
         message = error_message(failure.code, english=True)

@@ -255,6 +255,12 @@ ERRORS: dict[str, TossError] = {
         "환불 계좌번호와 예금주명이 일치하지 않습니다.",
         "The refund account number and holder do not match.",
     ),
+    "INVALID_REFUND_ACCOUNT_NUMBER": E(
+        400,
+        "잘못된 환불 계좌번호입니다.",
+        "The refund account number is invalid.",
+    ),
+    "INVALID_BANK": E(400, "유효하지 않은 은행입니다.", "The bank is invalid."),
     "NOT_MATCHES_REFUNDABLE_AMOUNT": E(
         400, "잔액 결과가 일치하지 않습니다.", "The refundable amount does not match the balance."
     ),

@@ -6,9 +6,16 @@ from datetime import timedelta
 from aiohttp import web
 
 from gateways.sandbox.clock import iso
-from gateways.sandbox.toss import api, settings, window
+from gateways.sandbox.toss import api, settings, virtual_accounts, window
 from gateways.sandbox.toss.differences import KINDS as DIFFERENCES
-from gateways.sandbox.toss.payments import Cancel, TossLedger, TossPayment, payment_json
+from gateways.sandbox.toss.payments import (
+    Cancel,
+    Deposit,
+    TossLedger,
+    TossPayment,
+    VirtualAccount,
+    payment_json,
+)
 
 NAME = "toss"
 
@@ -36,6 +43,10 @@ class Ledger(TossLedger):
         names = {f.name for f in fields(TossPayment)}
         for raw in items:
             raw["cancels"] = [Cancel(**c) for c in raw["cancels"]]
+            # a state file from before virtual accounts has neither
+            raw["deposits"] = [Deposit(**d) for d in raw.get("deposits", [])]
+            if raw.get("virtual_account") is not None:
+                raw["virtual_account"] = VirtualAccount(**raw["virtual_account"])
             payment = TossPayment(**{k: v for k, v in raw.items() if k in names})
             self.by_key[payment.payment_key] = payment
             newest = self.by_order.get(payment.order_id)
@@ -50,6 +61,17 @@ def _record(payment: TossPayment, base_url: str) -> dict:
         "confirmCalls": payment.confirm_calls,
         "approvals": payment.approvals,
         "authenticatedAt": iso(payment.authenticated_at),
+        # virtual accounts: each deposit and whether the bank network took it back
+        "deposits": [
+            {
+                "transactionKey": d.transaction_key,
+                "at": iso(d.at),
+                "late": d.late,
+                "reversedAt": iso(d.reversed_at),
+                "reversalKey": d.reversal_key,
+            }
+            for d in payment.deposits
+        ],
     }
     return record
 
@@ -59,6 +81,7 @@ def create_ledger(sandbox) -> Ledger:
     return Ledger(
         sandbox.clock,
         on_change=lambda payment: api.payment_changed(sandbox, payment),
+        on_deposit=lambda payment, status, key: api.deposit_callback(sandbox, payment, status, key),
         auth_window=timedelta(seconds=config.auth_window_seconds),
         confirm_window=timedelta(seconds=config.confirm_window_seconds),
         amount_mismatch_code=config.amount_mismatch_code,
@@ -68,4 +91,5 @@ def create_ledger(sandbox) -> Ledger:
 def add_routes(app: web.Application) -> None:
     window.add_routes(app)
     settings.add_routes(app)
+    virtual_accounts.add_routes(app)
     api.add_routes(app)  # last: it ends with the /toss catch-all

@@ -6,6 +6,11 @@ authenticates it (IN_PROGRESS) and redirects to
 successUrl?paymentType=NORMAL&orderId=..&paymentKey=..&amount=.., as the real window
 does; Cancel redirects to failUrl?code=PAY_PROCESS_CANCELED&message=..&orderId=..
 `POST /sandbox/toss/authorize` does what Pay does, for scripts and tests.
+
+Beside the card the window offers 가상계좌 (a virtual account, with a bank to choose):
+it authenticates the same way and redirects to the same successUrl; the shop's confirm
+then issues the account (WAITING_FOR_DEPOSIT) instead of approving. The optional window
+parameters `customerName` and `validHours` (1 to 720) go into the account.
 """
 
 import html
@@ -17,7 +22,14 @@ from aiohttp import web
 from gateways.sandbox.control import control_error
 from gateways.sandbox.toss.api import ORDER_ID
 from gateways.sandbox.toss.errors import error_message
-from gateways.sandbox.toss.payments import TossFailure
+from gateways.sandbox.toss.payments import (
+    BANKS,
+    DEFAULT_BANK,
+    DEFAULT_CUSTOMER_NAME,
+    MAX_VALID_HOURS,
+    TossFailure,
+    VirtualAccount,
+)
 
 DECLINE_CODE = "REJECT_CARD_COMPANY"
 
@@ -62,6 +74,30 @@ def _window_params(source) -> tuple[dict, str | None]:
     return params, None
 
 
+def _virtual_account(bank, customer_name, valid_hours) -> tuple[VirtualAccount | None, str | None]:
+    """The buyer's virtual-account choice from its raw values; (account, problem)."""
+    if not isinstance(bank, str) or bank not in BANKS:
+        return None, f"bank must be one of Toss's bank codes ({', '.join(sorted(BANKS))})"
+    if not isinstance(customer_name, str) or not 1 <= len(customer_name) <= 100:
+        return None, "customerName must be 1 to 100 characters"
+    if isinstance(valid_hours, str) and valid_hours.isdigit():
+        valid_hours = int(valid_hours)
+    if valid_hours is not None and (
+        isinstance(valid_hours, bool)
+        or not isinstance(valid_hours, int)
+        or not 1 <= valid_hours <= MAX_VALID_HOURS
+    ):
+        return None, f"validHours must be an integer from 1 to {MAX_VALID_HOURS}"
+    return VirtualAccount(
+        bank_code=bank, customer_name=customer_name, valid_hours=valid_hours
+    ), None
+
+
+def _optional(source) -> dict:
+    """The window's optional parameters, carried through its form."""
+    return {k: source[k] for k in ("customerName", "validHours") if source.get(k)}
+
+
 async def window(request: web.Request) -> web.Response:
     request["sandbox"].update(gateway="toss", operation="window")
     sandbox = request.app["sandbox"]
@@ -79,9 +115,15 @@ async def window(request: web.Request) -> web.Response:
         return _bad_window(error_message(failure.code, english=False))
     hidden = (
         "".join(
-            f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in params.items()
+            f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+            for k, v in {**params, **_optional(request.query)}.items()
         )
         + f'<input type="hidden" name="paymentKey" value="{payment.payment_key}">'
+    )
+    banks = "".join(
+        f'<option value="{code}"{" selected" if code == DEFAULT_BANK else ""}>'
+        f"{html.escape(name)}</option>"
+        for code, name in sorted(BANKS.items())
     )
     return _page(
         "토스페이먼츠 샌드박스 결제",
@@ -92,6 +134,8 @@ async def window(request: web.Request) -> web.Response:
 <button class="pay" type="submit" name="choice" value="pay">결제하기</button>
 <button class="cancel" type="submit" name="choice" value="cancel">취소</button>
 <button class="cancel" type="submit" name="choice" value="decline">카드사 거절</button>
+<p>가상계좌 <select name="bank">{banks}</select>
+<button class="pay" type="submit" name="choice" value="virtual_account">가상계좌 발급</button></p>
 </form>""",
     )
 
@@ -120,8 +164,17 @@ async def window_submit(request: web.Request) -> web.Response:
                 params["failUrl"], {"code": code, "message": message, "orderId": payment.order_id}
             )
         )
+    account = None
+    if choice == "virtual_account":
+        account, problem = _virtual_account(
+            form.get("bank", DEFAULT_BANK),
+            form.get("customerName") or DEFAULT_CUSTOMER_NAME,
+            form.get("validHours") or None,
+        )
+        if problem:
+            return _bad_window(problem)
     try:
-        sandbox.toss.authenticate(payment)
+        sandbox.toss.authenticate(payment, virtual_account=account)
     except TossFailure as failure:
         return _bad_window(error_message(failure.code, english=False))
     raise web.HTTPFound(
@@ -138,7 +191,9 @@ async def window_submit(request: web.Request) -> web.Response:
 
 
 async def authorize(request: web.Request) -> web.Response:
-    """`POST /sandbox/toss/authorize {"orderId","amount"[,"orderName","partialCancelable"]}`."""
+    """`POST /sandbox/toss/authorize {"orderId","amount"[,"orderName","partialCancelable",
+    "method","bank","customerName","validHours"]}`; method CARD (default) or
+    VIRTUAL_ACCOUNT, whose bank (default 20), customerName and validHours it takes."""
     request["sandbox"].update(gateway="toss", operation="authorize")
     sandbox = request.app["sandbox"]
     try:
@@ -158,10 +213,24 @@ async def authorize(request: web.Request) -> web.Response:
         return control_error("orderName must be 1 to 100 characters")
     if not isinstance(partial, bool):
         return control_error("partialCancelable must be true or false")
+    method = body.get("method", "CARD")
+    if method not in ("CARD", "VIRTUAL_ACCOUNT"):
+        return control_error("method must be CARD or VIRTUAL_ACCOUNT")
+    account = None
+    if method == "VIRTUAL_ACCOUNT":
+        account, problem = _virtual_account(
+            body.get("bank", DEFAULT_BANK),
+            body.get("customerName", DEFAULT_CUSTOMER_NAME),
+            body.get("validHours"),
+        )
+        if problem:
+            return control_error(problem)
+    elif {"bank", "customerName", "validHours"} & set(body):
+        return control_error("bank, customerName and validHours need method VIRTUAL_ACCOUNT")
     request["sandbox"]["orderId"] = order_id
     try:
         payment = sandbox.toss.open_window(order_id=order_id, amount=amount, order_name=order_name)
-        sandbox.toss.authenticate(payment, partial_cancelable=partial)
+        sandbox.toss.authenticate(payment, partial_cancelable=partial, virtual_account=account)
     except TossFailure as failure:
         return web.json_response(
             {"code": failure.code, "message": error_message(failure.code, english=True)}, status=409

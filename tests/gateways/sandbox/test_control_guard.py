@@ -21,6 +21,7 @@ WRITES = [
     ("POST", "/sandbox/clock/advance", {"seconds": 60}),
     ("POST", "/sandbox/toss/authorize", {"orderId": "order-guard-0001", "amount": 1000}),
     ("PUT", "/sandbox/kakaopay/settings", {"alreadyApprovedCode": -999}),
+    ("PUT", "/sandbox/toss/settings/virtual-accounts", {"expiry": "CANCELED"}),
     ("POST", "/sandbox/reset", {}),
 ]
 WRITE_IDS = [f"{method} {path}" for method, path, _ in WRITES]
@@ -36,6 +37,7 @@ def state(toss) -> dict:
         "clock": get(f"{toss.base}/sandbox/clock").json()["offsetSeconds"],
         "payments": get(f"{toss.base}/sandbox/toss/payments").json()["payments"],
         "kakaopay": get(f"{toss.base}/sandbox/kakaopay/settings").json(),
+        "tossVirtualAccounts": get(f"{toss.base}/sandbox/toss/settings/virtual-accounts").json(),
     }
 
 

@@ -1,7 +1,7 @@
 """The Toss sandbox, driven over HTTP as a real process (docs/sandbox.md, Scenarios).
 
 Each test names the scenario it covers (T-1 ... T-28). Virtual accounts (T-27, and the
-WAITING_FOR_DEPOSIT half of T-18) are not emulated: this shop takes cards.
+WAITING_FOR_DEPOSIT half of T-18) are in test_toss_virtual_accounts.py.
 """
 
 import re
