@@ -34,7 +34,11 @@ from payments.models import (
     RefundHistory,
     WebhookEvent,
 )
-from payments.selectors import payment_finished_recently, payment_operations_summary
+from payments.selectors import (
+    payment_detail_of,
+    payment_finished_recently,
+    payment_operations_summary,
+)
 from payments.services.operator import (
     compensation_operator_retry,
     payment_operator_recheck,
@@ -241,6 +245,7 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        ("결제 수단 (how it was paid)", {"fields": [("method", "deposit_due_at"), "paid_with"]}),
         (
             "Recovery",
             {
@@ -259,7 +264,37 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return obj.buyer.email
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in PaymentEvent._meta.fields] + ["journal"]
+        return [f.name for f in PaymentEvent._meta.fields] + ["journal", "paid_with"]
+
+    @admin.display(description="what the PG says")
+    def paid_with(self, obj):
+        """The PG's own word on how the buyer paid (masked by the PG; no secret is kept)."""
+        detail = payment_detail_of(obj)
+        if detail is None:
+            return "nothing yet (the PG tells it with the approval or the account's issue)"
+        rows = [
+            (label, value)
+            for label, value in [
+                ("수단", detail.get_method_display()),
+                ("카드사", detail.card_company),
+                ("카드 번호", detail.card_number),
+                ("카드 종류", detail.card_type),
+                ("할부", f"{detail.installment_months}개월" if detail.installment_months else ""),
+                ("승인 번호", detail.approval_number),
+                ("간편결제", detail.easy_pay_provider),
+                ("가상계좌 은행", detail.bank_name or detail.bank_code),
+                ("가상계좌 번호", detail.account_number),
+                ("예금주", detail.account_holder),
+                ("입금 기한", detail.due_at.isoformat() if detail.due_at else ""),
+                ("현금영수증", detail.cash_receipt_type),
+                ("영수증", detail.receipt_url),
+            ]
+            if value
+        ]
+        return format_html(
+            '<table class="paid-with">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
     @admin.display(description="journal entries")
     def journal(self, obj):

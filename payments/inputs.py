@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from config.api.fields import StrictIntegerField
-from payments.models import Purpose
+from payments.models import Method, Purpose
 
 ORDER_ID = RegexValidator(r"^[A-Za-z0-9_-]{6,64}$", "6 to 64 characters of A-Z a-z 0-9 - _")
 MAX_ID = 10**18 - 1
@@ -52,6 +52,11 @@ class CheckoutInput(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
     # Points to spend on goods; the PG is charged the rest (the service checks the total).
     pointsToUse = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, required=False, default=0)
+    # How the buyer will pay in the PG's window: a card (or easy pay), or a virtual
+    # account (가상계좌: the PG issues an account and the buyer transfers to it later).
+    method = serializers.ChoiceField(
+        choices=[Method.CARD, Method.VIRTUAL_ACCOUNT], required=False, default=Method.CARD
+    )
 
     def validate(self, data):
         if data["purpose"] == Purpose.GOODS:
@@ -81,6 +86,12 @@ class RefundItemSerializer(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=10**6)
 
 
+class RefundAccountSerializer(serializers.Serializer):
+    bank = serializers.CharField(max_length=3)
+    accountNumber = serializers.CharField(max_length=20)
+    holderName = serializers.CharField(max_length=60)
+
+
 class CancelInput(serializers.Serializer):
     """A cancel: of `items` (those units, restocked), of `amount` (money only), or, with
     neither, of everything left (a paid order) or of the order itself (an unpaid one)."""
@@ -88,6 +99,9 @@ class CancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=200, default="구매자 요청")
     items = RefundItemSerializer(many=True, required=False)
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False)
+    # Where a paid virtual account's money goes back (required then; the service checks
+    # the bank code, the digits and the holder).
+    refundReceiveAccount = RefundAccountSerializer(required=False)
 
     def validate(self, data):
         if "items" in data and "amount" in data:

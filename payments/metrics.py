@@ -29,8 +29,13 @@ RECOVERY_ATTEMPTS = Counter(
 )
 WEBHOOKS_DROPPED = Counter(
     "payment_webhooks_dropped_total",
-    "PG notices answered but not stored, by gateway and why (unknown_order)",
+    "PG notices answered but not stored, by gateway and why (unknown_order, bad_secret)",
     ["gateway", "reason"],
+)
+DEPOSITS_REVERSED = Counter(
+    "payment_deposits_reversed_total",
+    "Virtual-account deposits the bank took back after SUCCESS (the PG waits again)",
+    ["gateway"],
 )
 COMPENSATIONS = Counter(
     "payment_compensations_total",
@@ -102,7 +107,8 @@ class PaymentGauges:
         summary = payment_operations_summary()
         by_status = GaugeMetricFamily(
             "payments_by_status",
-            "Payments in each open status (NOT_STARTED, EXECUTING, UNKNOWN, NEEDS_ATTENTION)",
+            "Payments in each open status (NOT_STARTED, EXECUTING, UNKNOWN, NEEDS_ATTENTION, "
+            "AWAITING_DEPOSIT)",
             labels=["status"],
         )
         for status, count in sorted(summary["by_status"].items()):

@@ -11,6 +11,7 @@ from payments.models import (
     GatewayHealth,
     GatewayState,
     OutboxMessage,
+    PaymentDetail,
     PaymentEvent,
     PaymentHistory,
     PaymentStatus,
@@ -23,7 +24,16 @@ from payments.models import (
 
 
 def payment_list_for_buyer(*, buyer) -> QuerySet[PaymentEvent]:
-    return PaymentEvent.objects.filter(buyer=buyer).prefetch_related("lines")
+    payments = PaymentEvent.objects.filter(buyer=buyer)
+    return payments.select_related("detail").prefetch_related("lines")
+
+
+def payment_detail_of(event: PaymentEvent) -> PaymentDetail | None:
+    """What the PG said about how the payment was paid; None until it has said."""
+    try:
+        return event.detail
+    except PaymentDetail.DoesNotExist:
+        return None
 
 
 def payment_get_for_buyer(*, buyer, order_id: str) -> PaymentEvent | None:
@@ -31,6 +41,7 @@ def payment_get_for_buyer(*, buyer, order_id: str) -> PaymentEvent | None:
     None."""
     return (
         PaymentEvent.objects.filter(buyer=buyer, order_id=order_id)
+        .select_related("detail")
         .prefetch_related(
             "lines",
             Prefetch("history", queryset=PaymentHistory.objects.order_by("id")),
@@ -57,6 +68,7 @@ OPEN_STATUSES = [
     PaymentStatus.EXECUTING,
     PaymentStatus.UNKNOWN,
     PaymentStatus.NEEDS_ATTENTION,
+    PaymentStatus.AWAITING_DEPOSIT,
 ]
 FINISHED_STATUSES = [s for s in PaymentStatus.values if s not in OPEN_STATUSES]
 

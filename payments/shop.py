@@ -23,6 +23,7 @@ from rest_framework.exceptions import ValidationError
 from config.api.errors import http_status_of
 from config.errors import DomainError
 from payments.inputs import CheckoutInput, ConfirmInput, form_integer, validated
+from payments.selectors import payment_detail_of
 from payments.services.cancel import payment_cancel_unpaid
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import payment_confirm
@@ -69,8 +70,12 @@ def shop_buy(request):
         "quantity": form_integer(request.POST.get("quantity", "1")),
     }
     points = form_integer(request.POST.get("pointsToUse") or "0")
+    method = request.POST.get("method") or "CARD"
     try:
-        body = validated(CheckoutInput, {"gateway": "toss", "items": [line], "pointsToUse": points})
+        body = validated(
+            CheckoutInput,
+            {"gateway": "toss", "items": [line], "pointsToUse": points, "method": method},
+        )
         answer, _ = payment_checkout(
             buyer=request.user,
             gateway=body["gateway"],
@@ -78,6 +83,7 @@ def shop_buy(request):
             lines=[(item["productId"], item["quantity"]) for item in body["items"]],
             amount=None,
             points_to_use=body["pointsToUse"],
+            method=body["method"],
             render=_window_params,
         )
     except ValidationError as exc:
@@ -116,6 +122,7 @@ def _window_params(event, pg_config: dict) -> dict:
         "failUrl": f"{settings.SHOP_FAIL_URL}?{urlencode({'orderId': event.order_id})}",
         "status": event.status,
         "pointsUsed": event.points_used,
+        "method": event.method,  # Toss's window opens on it (the sandbox offers both)
     }
 
 
@@ -140,6 +147,9 @@ def shop_payment_success(request):
         return _result(
             request, "결제 완료", f"{event.order_name}: {event.total_amount:,}원", event=event
         )
+    if event.status == "AWAITING_DEPOSIT":
+        message = f"{event.order_name}: {event.total_amount:,}원을 아래 계좌로 입금하세요."
+        return _result(request, "가상계좌 발급", message, event=event)
     message = "결제 결과를 확인하고 있습니다. 잠시 후 주문 내역에서 확인하세요."
     return _result(request, "결제 확인 중", message, event=event)
 
@@ -160,5 +170,6 @@ def shop_payment_fail(request):
 
 
 def _result(request, title: str, message: str, *, status: int = 200, event=None):
-    context = {"title": title, "message": message, "event": event}
+    detail = payment_detail_of(event) if event is not None else None
+    context = {"title": title, "message": message, "event": event, "detail": detail}
     return render(request, "shop/result.html", context, status=status)

@@ -10,6 +10,10 @@
     NEEDS_ATTENTION --operator re-check or resolve--> SUCCESS | FAILURE
     FAILURE --the restore's re-check finds the PG approved it--> SUCCESS (stock still held)
     SUCCESS --refund--> PARTIAL_CANCELED | CANCELED
+    EXECUTING, UNKNOWN --the PG issued a virtual account--> AWAITING_DEPOSIT
+    AWAITING_DEPOSIT --the buyer paid in--> SUCCESS
+    AWAITING_DEPOSIT --due date passed, or cancelled before paying--> FAILURE
+    SUCCESS --the bank took the deposit back (rare)--> AWAITING_DEPOSIT
 
 A transition is a conditional UPDATE (WHERE id = ? AND status = <the status just read>)
 plus its PaymentHistory row, in one transaction. It returns False when the payment was
@@ -29,8 +33,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     # FAILURE -> SUCCESS: a false failure (the PG had approved it), found by the stock
     # restore's re-check while the restore is still owed (settle.py checks that).
     # NOT_STARTED -> SUCCESS: an order paid in full with points (no PG call).
-    S.SUCCESS: frozenset({S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.FAILURE}),
-    S.FAILURE: frozenset({S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION}),
+    S.SUCCESS: frozenset(
+        {S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.FAILURE, S.AWAITING_DEPOSIT}
+    ),
+    S.FAILURE: frozenset(
+        {S.NOT_STARTED, S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.AWAITING_DEPOSIT}
+    ),
+    # Issued (from a confirm, recovery or an operator's re-check), or a deposit reversed.
+    S.AWAITING_DEPOSIT: frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.SUCCESS}),
     S.NEEDS_ATTENTION: frozenset({S.EXECUTING, S.UNKNOWN}),
     S.PARTIAL_CANCELED: frozenset({S.SUCCESS, S.PARTIAL_CANCELED}),
     S.CANCELED: frozenset({S.SUCCESS, S.PARTIAL_CANCELED}),

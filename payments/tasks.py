@@ -8,7 +8,7 @@ import structlog
 from celery import shared_task
 from django.conf import settings
 
-from payments.services import queue, reconcile
+from payments.services import deposits, queue, reconcile
 from payments.services.compensation import compensation_retry_due
 from payments.services.confirm import payment_confirm_owed, payment_confirm_relay
 from payments.services.expiry import payment_expire_abandoned
@@ -93,6 +93,11 @@ def expire_checkouts() -> int:
     expired = payment_expire_abandoned(actor="beat")
     _log_if_any("expire_checkouts", expired=expired)
     return expired
+
+
+@shared_task(name="payments.deposit_watch")
+def deposit_watch() -> dict[str, int]:
+    return deposits.deposit_watch(actor="beat")  # logs one line when something settled
 
 
 @shared_task(name=queue.PROCESS_WEBHOOK)

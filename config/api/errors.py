@@ -25,6 +25,8 @@ STATUS_OF_CODE: dict[str, int] = {
     "AMOUNT_MISMATCH": 400,
     "PAYMENT_REJECTED": 400,
     "UNSUPPORTED_GATEWAY": 400,
+    "UNSUPPORTED_METHOD": 400,
+    "REFUND_ACCOUNT_REQUIRED": 400,
     # Raised by the reconcile command, never by an API view today; listed so an operator
     # endpoint added later answers them as bad input, not as a 500.
     "BAD_SETTLEMENT_FILE": 400,

@@ -60,6 +60,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=30)
 COMPENSATION_INTERVAL_SECONDS = env.float("COMPENSATION_INTERVAL_SECONDS", default=60)
 EXPIRY_INTERVAL_SECONDS = env.float("EXPIRY_INTERVAL_SECONDS", default=300)
+DEPOSIT_WATCH_INTERVAL_SECONDS = env.float("DEPOSIT_WATCH_INTERVAL_SECONDS", default=60)
 CONFIRM_RELAY_INTERVAL_SECONDS = env.float("CONFIRM_RELAY_INTERVAL_SECONDS", default=10)
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=2)
 
@@ -102,6 +103,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.expire_checkouts",
         "schedule": EXPIRY_INTERVAL_SECONDS,
         "options": {"expires": EXPIRY_INTERVAL_SECONDS * 0.9},
+    },
+    # Run every 60 s: virtual accounts near or past their due date are looked up.
+    "payments-deposits": {
+        "task": "payments.deposit_watch",
+        "schedule": DEPOSIT_WATCH_INTERVAL_SECONDS,
+        "options": {"expires": DEPOSIT_WATCH_INTERVAL_SECONDS * 0.9},
     },
     # Run every 60 s: webhooks whose processing task was lost (the inbox re-drive).
     "payments-webhooks": {

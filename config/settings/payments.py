@@ -101,6 +101,12 @@ OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=5)
 # A booking still PENDING this long counts in the payment_outbox_backlog gauge (alerted).
 OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=60)
 
+# Virtual accounts (payments/services/deposits.py): the watch looks an account up this
+# long before its due date, then again every RETRY seconds until it is settled.
+DEPOSIT_WATCH_AHEAD_SECONDS = env.int("DEPOSIT_WATCH_AHEAD_SECONDS", default=600)
+DEPOSIT_WATCH_RETRY_SECONDS = env.int("DEPOSIT_WATCH_RETRY_SECONDS", default=300)
+DEPOSIT_WATCH_BATCH_SIZE = env.int("DEPOSIT_WATCH_BATCH_SIZE", default=200)
+
 # Where the PG's window sends the buyer back (the shop frontend's pages).
 SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")
 SHOP_FAIL_URL = env("SHOP_FAIL_URL", default="http://127.0.0.1:8000/shop/payments/fail")

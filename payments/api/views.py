@@ -14,8 +14,10 @@ from config.api.prefer import preferred_wait, prefers_async
 from config.errors import DomainError
 from payments.api.idempotency import idempotency_key
 from payments.inputs import CancelInput, CheckoutInput, ConfirmInput, validated
+from payments.models import Method
 from payments.models import PaymentStatus as S
 from payments.selectors import (
+    payment_detail_of,
     payment_get_for_buyer,
     payment_list_for_buyer,
     payment_status_for_buyer,
@@ -41,6 +43,50 @@ class PaymentOutputSerializer(serializers.Serializer):
     approvedAt = serializers.DateTimeField(source="approved_at")
     failure = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
+    method = serializers.SerializerMethodField()
+    receipt = serializers.SerializerMethodField()
+    virtualAccount = serializers.SerializerMethodField()
+
+    def get_method(self, event) -> str:
+        """How it was paid, as the PG says; until it has said, what the buyer asked for."""
+        detail = payment_detail_of(event)
+        return (detail.method if detail else "") or event.method
+
+    def get_receipt(self, event):
+        detail = payment_detail_of(event)
+        if detail is None or (detail.method == Method.VIRTUAL_ACCOUNT and not detail.receipt_url):
+            return None  # an account not paid in yet has no receipt
+        cash = None
+        if detail.cash_receipt_type or detail.cash_receipt_url:
+            cash = {
+                "type": detail.cash_receipt_type or None,
+                "url": detail.cash_receipt_url or None,
+                "issueNumber": detail.cash_receipt_number or None,
+            }
+        return {
+            "cardCompany": detail.card_company or None,
+            "cardNumber": detail.card_number or None,  # masked by the PG
+            "cardType": detail.card_type or None,
+            "installmentMonths": detail.installment_months,
+            "approvalNumber": detail.approval_number or None,
+            "easyPayProvider": detail.easy_pay_provider or None,
+            "url": detail.receipt_url or None,
+            "cashReceipt": cash,
+        }
+
+    def get_virtualAccount(self, event):
+        detail = payment_detail_of(event)
+        if detail is None or not detail.account_number:
+            return None
+        return {
+            "bank": detail.bank_name or detail.bank_code,
+            "bankCode": detail.bank_code,
+            "accountNumber": detail.account_number,
+            "holder": detail.account_holder or None,
+            "dueDate": serializers.DateTimeField().to_representation(detail.due_at)
+            if detail.due_at
+            else None,
+        }
 
     def get_items(self, event):
         return [
@@ -66,6 +112,7 @@ class PaymentCheckoutApi(APIView):
         pointsUsed = serializers.IntegerField(source="points_used")
         gateway = serializers.CharField()
         purpose = serializers.CharField()
+        method = serializers.CharField()
         status = serializers.CharField()
 
         @classmethod
@@ -82,6 +129,7 @@ class PaymentCheckoutApi(APIView):
             lines=[(item["productId"], item["quantity"]) for item in body.get("items", [])],
             amount=body.get("amount"),
             points_to_use=body["pointsToUse"],
+            method=body["method"],
             render=self.OutputSerializer.render,
             idempotency=idempotency_key(request, body),
         )
@@ -99,6 +147,11 @@ class PaymentConfirmApi(APIView):
         amount = serializers.IntegerField(source="total_amount")
         paymentKey = serializers.CharField(source="payment_key")
         approvedAt = serializers.DateTimeField(source="approved_at")
+        # AWAITING_DEPOSIT: where and until when the buyer pays in (null otherwise).
+        virtualAccount = serializers.SerializerMethodField()
+
+        def get_virtualAccount(self, event):
+            return PaymentOutputSerializer().get_virtualAccount(event)
 
     class InProgressSerializer(serializers.Serializer):
         """202: not known yet; GET the payment (with `Prefer: wait=N`) for it."""
@@ -140,6 +193,7 @@ class PaymentCancelApi(APIView):
             reason=body["reason"],
             items=[(i["productId"], i["quantity"]) for i in items] if items else None,
             amount=body.get("amount"),
+            refund_account=body.get("refundReceiveAccount"),
             # The orderId is in the path: part of what a key's repeat must match.
             idempotency=idempotency_key(request, {**body, "orderId": order_id}),
         )

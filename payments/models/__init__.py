@@ -1,8 +1,10 @@
 """The payments app's models: a payment and what hangs off it (payment.py), its refunds
-(refund.py), reconciliation runs and their differences
-(reconciliation.py). Status changes happen only through payments.states (a payment's) and
-payments.services.refund_states (a refund's); never save() a status."""
+(refund.py), what the PG says about how it was paid (details.py), reconciliation runs
+and their differences (reconciliation.py). Status changes happen only through
+payments.states (a payment's) and payments.services.refund_states (a refund's); never
+save() a status."""
 
+from payments.models.details import Method, PaymentDetail
 from payments.models.health import GatewayHealth, GatewayState
 from payments.models.payment import (
     CompensationJob,
@@ -34,7 +36,9 @@ __all__ = [
     "GatewayHealth",
     "GatewayState",
     "IdempotencyRecord",
+    "Method",
     "OutboxMessage",
+    "PaymentDetail",
     "PaymentEvent",
     "PaymentHistory",
     "PaymentOrder",

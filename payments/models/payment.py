@@ -15,6 +15,9 @@ class PaymentStatus(models.TextChoices):
     NOT_STARTED = "NOT_STARTED"
     EXECUTING = "EXECUTING"
     UNKNOWN = "UNKNOWN"
+    # A virtual account (가상계좌) was issued: stock and points stay held until the buyer
+    # pays into it (SUCCESS) or its due date passes (FAILURE, DEPOSIT_EXPIRED).
+    AWAITING_DEPOSIT = "AWAITING_DEPOSIT"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
@@ -59,6 +62,11 @@ class PaymentEvent(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True, default="")
     approved_at = models.DateTimeField(null=True, blank=True)
+    # How the buyer asked to pay at checkout (payments.models.details.Method); the PG's
+    # own word on how it was paid is in PaymentDetail.
+    method = models.CharField(max_length=20, default="CARD")
+    # AWAITING_DEPOSIT: the virtual account's due date (deposits.py watches it).
+    deposit_due_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=255, blank=True, default="")
     # Refunds (payments.models.refund). What the PG has given back, and what refunds in
@@ -111,6 +119,8 @@ class PaymentEvent(models.Model):
             models.Index(fields=["status", "created_at"], name="payment_status_created"),
             # a member's payments, newest first (cursor pagination on id)
             models.Index(fields=["buyer", "-id"], name="payment_buyer_newest"),
+            # the deposit watch: AWAITING_DEPOSIT by due date
+            models.Index(fields=["status", "deposit_due_at"], name="payment_status_deposit_due"),
         ]
         # What an operator may do beyond looking (payments/admin.py, the "payment
         # operators" group). Nobody gets "change": money and status are never edited.

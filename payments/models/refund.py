@@ -62,6 +62,12 @@ class Refund(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A paid virtual account's money goes back to the buyer's own bank account, which the
+    # PG needs with the cancel (Toss refundReceiveAccount). Kept until the refund is done
+    # (recovery may have to send it again); shown and logged masked only.
+    refund_bank_code = models.CharField(max_length=3, blank=True, default="")
+    refund_account_number = models.CharField(max_length=20, blank=True, default="")
+    refund_account_holder = models.CharField(max_length=60, blank=True, default="")
 
     class Meta:
         constraints = [

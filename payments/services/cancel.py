@@ -2,6 +2,8 @@
 
 - A paid order (SUCCESS, PARTIAL_CANCELED): a refund (payments.services.refund), of the
   units in `items`, of `amount` (money only), or of everything left.
+- A virtual account not paid in yet (AWAITING_DEPOSIT): closed at the PG, in full, then
+  FAILURE with its stock and points back (deposits.py records it).
 - An unpaid order (NOT_STARTED: the buyer closed the PG's window): FAILURE, with its
   stock and points back at once. The confirm's claim (NOT_STARTED -> EXECUTING) and this
   FAILURE are both conditional UPDATEs from NOT_STARTED, so a late confirm and the cancel
@@ -16,7 +18,9 @@ from payments.models import PaymentEvent, Refund
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.services.decisions import Action, Decision
+from payments.services.deposits import payment_deposit_check
 from payments.services.idempotency import IdempotencyKey, idempotent_create
+from payments.services.pg import pg_cancel
 from payments.services.refund import refund_execute
 from payments.services.refund_request import refund_request
 from payments.services.settle import payment_record_outcome
@@ -32,11 +36,14 @@ def payment_cancel(
     items: list[tuple[int, int]] | None = None,
     amount: int | None = None,
     idempotency: IdempotencyKey | None = None,
+    refund_account: dict | None = None,
 ) -> tuple[dict, bool]:
     """(the answer, whether the refund's outcome is still unknown)."""
     event = _buyers(buyer, order_id)
     if event.status == S.NOT_STARTED:
         return _cancel_unpaid(event), False
+    if event.status == S.AWAITING_DEPOSIT:
+        return _cancel_awaiting_deposit(event, partial=bool(items or amount)), False
 
     def create(save) -> dict:
         refund = refund_request(
@@ -46,6 +53,7 @@ def payment_cancel(
             items=items,
             amount=amount,
             save=lambda refund: save({"refundId": refund.pk}),
+            refund_account=refund_account,
         )
         return {"refundId": refund.pk}
 
@@ -110,3 +118,32 @@ def _cancel_unpaid(event: PaymentEvent) -> dict:
             status=event.status,
         )
     return {"orderId": event.order_id, "status": event.status}
+
+
+def _cancel_awaiting_deposit(event: PaymentEvent, *, partial: bool) -> dict:
+    """A virtual account not paid in yet: its account is closed at the PG (whole: the PG
+    refuses a part of it), then the order fails with its stock and points back."""
+    if partial:
+        raise DomainError(
+            "INVALID_STATE",
+            "입금 전인 가상계좌 주문은 전체만 취소할 수 있습니다.",
+            status=event.status,
+        )
+    answer = pg_cancel(
+        event,
+        payment_key=event.payment_key,
+        amount=None,
+        reason="입금 전 구매자 취소",
+        idempotency_key=f"{event.pg_idempotency_key}-before-deposit",
+    )
+    if answer.record is None:
+        # Not closed (the PG is down, or the deposit just came): nothing changes here;
+        # the deposit watch and the PG's notices settle it.
+        raise DomainError(
+            "GATEWAY_UNAVAILABLE",
+            "결제사에서 가상계좌를 닫지 못했습니다. 잠시 후 다시 시도하세요.",
+            pgCode=answer.code,
+        )
+    decision = payment_deposit_check(event=event, record=answer.record, actor=BUYER)
+    event.refresh_from_db()
+    return {"orderId": event.order_id, "status": event.status, "reason": decision.reason}

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from ledger.services import points_spend
-from payments.models import PaymentEvent, PaymentOrder, Purpose
+from payments.models import Method, PaymentEvent, PaymentOrder, Purpose
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, Decision
 from payments.services.holding import checkout_holding_check, checkout_rate_check
@@ -32,7 +32,14 @@ from payments.services.idempotency import (
     idempotency_update,
     idempotent_create,
 )
-from payments.services.pg import PgError, pg_client_config, pg_prepare, pg_prepare_lease, pg_require
+from payments.services.pg import (
+    PgError,
+    pg_client_config,
+    pg_issues_virtual_accounts,
+    pg_prepare,
+    pg_prepare_lease,
+    pg_require,
+)
 from payments.services.pricing import Priced, price_goods, price_points
 from payments.services.settle import payment_record_outcome
 from payments.states import record_creation
@@ -60,14 +67,22 @@ def payment_checkout(
     idempotency: IdempotencyKey | None = None,
     actor: str = "api",
     points_to_use: int = 0,
+    method: str = Method.CARD,
 ) -> tuple[dict, bool]:
     """Create a NOT_STARTED payment for (product id, quantity) lines, or a point top-up of
     `amount`; return (the answer, replayed?). Goods may spend `points_to_use` points:
-    DomainError INSUFFICIENT_POINTS if the member has fewer."""
+    DomainError INSUFFICIENT_POINTS if the member has fewer. `method` VIRTUAL_ACCOUNT
+    only where the PG issues virtual accounts (UNSUPPORTED_METHOD)."""
     created: list[tuple[PaymentEvent, int]] = []
 
     def create(save: Callable[[dict], None]) -> dict:
         pg_require(gateway)
+        if method == Method.VIRTUAL_ACCOUNT and not pg_issues_virtual_accounts(gateway):
+            raise DomainError(
+                "UNSUPPORTED_METHOD",
+                f"{gateway} does not issue virtual accounts here.",
+                fields={"method": ["VIRTUAL_ACCOUNT is offered for toss only"]},
+            )
         checkout_rate_check(buyer=buyer)
         if purpose == Purpose.POINT_CHARGE:
             priced = price_points(amount=amount)
@@ -77,7 +92,7 @@ def payment_checkout(
         with transaction.atomic(durable=True):
             checkout_holding_check(buyer=buyer, quantities=priced.stock())
             stock_reserve(quantities=priced.stock())
-            event = _create_payment(buyer, gateway, purpose, priced, actor, points_to_use)
+            event = _create_payment(buyer, gateway, purpose, priced, actor, points_to_use, method)
             if points_to_use:
                 points_spend(member_id=buyer.pk, points=points_to_use, order_id=event.order_id)
             answer = render(event, pg_client_config(gateway))
@@ -116,7 +131,9 @@ def _check_points(points: int, priced: Priced) -> None:
         )
 
 
-def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: str, points: int):
+def _create_payment(
+    buyer, gateway: str, purpose: str, priced: Priced, actor: str, points: int, method: str
+):
     # A PG with a prepare step: this request holds the payment until that step is done
     # or its timeouts have run out, so a replay meanwhile does not start a second one.
     # An order paid in full with points never reaches the PG.
@@ -131,6 +148,7 @@ def _create_payment(buyer, gateway: str, purpose: str, priced: Priced, actor: st
         total_amount=priced.total - points,
         points_used=points,
         purpose=purpose,
+        method=method,
         pg_idempotency_key=uuid.uuid4().hex,
     )
     PaymentOrder.objects.bulk_create(

@@ -272,7 +272,7 @@ def _declined(event: PaymentEvent) -> DomainError:
 def _answer_from_state(event: PaymentEvent, payment_key: str) -> PaymentEvent:
     """A confirm of a payment that is not NOT_STARTED: replay, wait, or refuse."""
     same_key = event.payment_key == payment_key
-    if event.status in PAID or event.status in UNSETTLED:
+    if event.status in PAID or event.status in UNSETTLED or event.status == S.AWAITING_DEPOSIT:
         if same_key:
             return event
         raise DomainError("INVALID_STATE", "This order was confirmed with another paymentKey.")

@@ -44,8 +44,10 @@ class Action(StrEnum):
     LEAVE = "LEAVE"
     RECHECK = "RECHECK"
     # A finished payment: compare it with the PG's record (a cancel made in its dashboard,
-    # an approval of a payment we failed).
+    # an approval of a payment we failed, a deposit into a virtual account).
     COMPARE = "COMPARE"
+    # The PG issued a virtual account: wait for the buyer's deposit (deposits.py).
+    AWAIT_DEPOSIT = "AWAIT_DEPOSIT"
 
 
 # The actions that are recorded as the payment's status, and the status each records.
@@ -54,6 +56,7 @@ RECORDED = {
     Action.FAILURE: S.FAILURE,
     Action.NEEDS_ATTENTION: S.NEEDS_ATTENTION,
     Action.BACK_OFF: S.UNKNOWN,
+    Action.AWAIT_DEPOSIT: S.AWAITING_DEPOSIT,
 }
 RECOVERABLE = frozenset({S.UNKNOWN, S.EXECUTING})
 
@@ -65,7 +68,9 @@ class Decision:
     pg_code: str = ""
     pg_message: str = ""
     approved_at: datetime | None = None  # SUCCESS: the PG's approval time, when it gave one
-    record: PgRecord | None = None  # CANCEL_AND_FAIL: the approval to cancel
+    # CANCEL_AND_FAIL: the approval to cancel; SUCCESS, AWAIT_DEPOSIT: the PG's record,
+    # whose details (how it was paid, the virtual account) are stored with the outcome.
+    record: PgRecord | None = None
     note: str = ""  # LEAVE: why, in words, for an operator
 
 
@@ -80,13 +85,15 @@ def judge(event: PaymentEvent, record: PgRecord) -> Decision:
     refused or expired                      | FAILURE (PG_FAILED, PG_EXPIRED)
     cancelled in full (no money taken)      | FAILURE (PG_CANCELED)
     partly cancelled                        | NEEDS_ATTENTION (PG_PARTIALLY_CANCELED)
+    a virtual account issued, our amount    | AWAIT_DEPOSIT (PG_AWAITING_DEPOSIT)
+    a virtual account, another amount       | CANCEL_AND_FAIL (PG_AMOUNT_MISMATCH)
     authenticated, not approved             | BACK_OFF (PG_PENDING)
     """
     if record.order_id != event.order_id or (
         event.payment_key and record.payment_key != event.payment_key
     ):
         return Decision(Action.NEEDS_ATTENTION, "PG_IDENTITY_MISMATCH", record.raw_status)
-    if record.status == PgStatus.APPROVED:
+    if record.status in (PgStatus.APPROVED, PgStatus.AWAITING_DEPOSIT):
         if record.total_amount != event.total_amount:
             return Decision(
                 Action.CANCEL_AND_FAIL,
@@ -95,8 +102,16 @@ def judge(event: PaymentEvent, record: PgRecord) -> Decision:
                 f"PG approved {record.total_amount}, the order is {event.total_amount}",
                 record=record,
             )
+        if record.status == PgStatus.AWAITING_DEPOSIT:
+            return Decision(
+                Action.AWAIT_DEPOSIT, "PG_AWAITING_DEPOSIT", record.raw_status, record=record
+            )
         return Decision(
-            Action.SUCCESS, "PG_APPROVED", record.raw_status, approved_at=record.approved_at
+            Action.SUCCESS,
+            "PG_APPROVED",
+            record.raw_status,
+            approved_at=record.approved_at,
+            record=record,
         )
     if record.status in (PgStatus.FAILED, PgStatus.EXPIRED):
         return Decision(
@@ -239,7 +254,12 @@ def decide_operator_recheck(
     settles the payment; anything else leaves it as it is (a note of what the PG said)."""
     if isinstance(answer.record, PgRecord):
         decision = decide_in_recovery(event, answer, window_passed=window_passed)
-        if decision.action in (Action.SUCCESS, Action.FAILURE, Action.CANCEL_AND_FAIL):
+        if decision.action in (
+            Action.SUCCESS,
+            Action.FAILURE,
+            Action.CANCEL_AND_FAIL,
+            Action.AWAIT_DEPOSIT,
+        ):
             return decision
     return Decision(Action.LEAVE, "OPERATOR_RECHECK", answer.said)
 
@@ -314,7 +334,9 @@ def decide_webhook(status: str | None, *, confirm_in_flight: bool) -> Decision:
     none with that orderId             | LEAVE (ignored)
     EXECUTING, its confirm still going | LEAVE: that request records the outcome
     SUCCESS, PARTIAL_CANCELED, FAILURE | COMPARE with the PG's record: a cancel made in
-                                       |   its dashboard, a failure it approved
+                                       |   its dashboard, a failure it approved, a
+                                       |   deposit the bank took back
+    AWAITING_DEPOSIT                   | COMPARE: the deposit came, or the due date passed
     CANCELED, NEEDS_ATTENTION          | LEAVE: nothing a notice can add
     UNKNOWN, or EXECUTING gone stale   | RECHECK through recovery, under its lease
     """
@@ -322,7 +344,7 @@ def decide_webhook(status: str | None, *, confirm_in_flight: bool) -> Decision:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note="no such payment here")
     if confirm_in_flight:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note="confirm in flight")
-    if status in (S.SUCCESS, S.PARTIAL_CANCELED, S.FAILURE):
+    if status in (S.SUCCESS, S.PARTIAL_CANCELED, S.FAILURE, S.AWAITING_DEPOSIT):
         return Decision(Action.COMPARE, "WEBHOOK")
     if status not in RECOVERABLE:
         return Decision(Action.LEAVE, "WEBHOOK_IGNORED", note=f"payment is {status}")
@@ -345,4 +367,41 @@ def decide_webhook_recheck(
     decision = decide_in_recovery(event, answer, window_passed=window_passed)
     if decision.action in (Action.BACK_OFF, Action.RECONFIRM):
         return Decision(Action.LEAVE, "WEBHOOK_RECHECK", answer.said, note=decision.reason)
+    return decision
+
+
+def decide_deposit(event: PaymentEvent, record: PgRecord | None, *, now: datetime) -> Decision:
+    """A virtual account waiting for its deposit (AWAITING_DEPOSIT), looked at again: by
+    the deposit watch near and after its due date, or because a notice came.
+
+    PG says                                  | then
+    -----------------------------------------+-----------------------------------------
+    nothing usable                           | LEAVE: look again at the next watch
+    paid in, our amount                      | SUCCESS (PG_DEPOSITED)
+    still waiting, before the due date       | LEAVE
+    still waiting, past the due date         | FAILURE (DEPOSIT_EXPIRED): a deposit that
+                                             |   lands later is a false failure, refunded
+    expired or cancelled, past the due date  | FAILURE (DEPOSIT_EXPIRED)
+    cancelled before the due date            | FAILURE (PG_CANCELED: at the PG, unpaid)
+    another identity or amount, partly       | judge()'s outcome (NEEDS_ATTENTION,
+      cancelled                              |   CANCEL_AND_FAIL)
+    """
+    if not isinstance(record, PgRecord):
+        return Decision(Action.LEAVE, "DEPOSIT_CHECK", note="the PG could not be asked")
+    decision = judge(event, record)
+    if decision.action == Action.SUCCESS:
+        return Decision(
+            Action.SUCCESS,
+            "PG_DEPOSITED",
+            decision.pg_code,
+            approved_at=decision.approved_at,
+            record=record,
+        )
+    past_due = event.deposit_due_at is not None and now > event.deposit_due_at
+    if decision.action == Action.AWAIT_DEPOSIT and not past_due:
+        return Decision(Action.LEAVE, "DEPOSIT_CHECK", note="still waiting for the deposit")
+    if decision.action == Action.AWAIT_DEPOSIT or (decision.action == Action.FAILURE and past_due):
+        # Toss may end an unpaid account as EXPIRED or as CANCELED (not documented which):
+        # past its due date, either is the deposit that never came.
+        return Decision(Action.FAILURE, "DEPOSIT_EXPIRED", record.raw_status, "입금 기한 만료")
     return decision

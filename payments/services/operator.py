@@ -56,13 +56,16 @@ def payment_operator_recheck(
     if event.status == S.NEEDS_ATTENTION:
         decision = decide_operator_recheck(event, answer, window_passed=pg_window_passed(event))
         decision = decision_carry_out(event=event, decision=decision)
-        if decision.action in (Action.SUCCESS, Action.FAILURE):
+        if decision.action in (Action.SUCCESS, Action.FAILURE, Action.AWAIT_DEPOSIT):
             return _record(event, decision, operator)
-    elif event.status in (S.SUCCESS, S.PARTIAL_CANCELED, S.FAILURE) and isinstance(
-        answer.record, PgRecord
-    ):
+    elif event.status in (
+        S.SUCCESS,
+        S.PARTIAL_CANCELED,
+        S.FAILURE,
+        S.AWAITING_DEPOSIT,
+    ) and isinstance(answer.record, PgRecord):
         # A finished payment against the PG's record: cancels made in its dashboard,
-        # a failure it approved (the same comparison a webhook makes).
+        # a failure it approved, a deposit (the same comparison a webhook makes).
         said = payment_sync_with_pg(event=event, record=answer.record, actor=operator)
         event.refresh_from_db()
         record_note(event_id, reason=note, actor=operator, pg_code=answer.said[:64])

@@ -34,12 +34,14 @@ from gateways.types import (
     CancelRequest,
     ConfirmRequest,
     GatewayPayment,
+    InvalidRefundAccount,
     PaymentRef,
     PgSettlement,
     PgStatus,
     PgTransaction,
     Prepared,
     PrepareRequest,
+    RefundAccount,
     WebhookNotice,
 )
 from payments.models import PaymentEvent
@@ -59,6 +61,7 @@ __all__ = [
     "PgStatus",
     "PgTransaction",
     "Prepared",
+    "RefundAccount",
     "WebhookNotice",
 ]
 
@@ -148,9 +151,11 @@ def pg_cancel(
     reason: str,
     idempotency_key: str,
     expected_balance: int | None = None,
+    refund_account: RefundAccount | None = None,
 ) -> PgAnswer:
     """Cancel all (amount None) or part of an approved payment, retrying transient errors
-    (each retry the same request: the same key, the same expected balance)."""
+    (each retry the same request: the same key, the same expected balance). A paid
+    virtual account's cancel carries the buyer's `refund_account`."""
     gateway = get_gateway(event.gateway)
     request = CancelRequest(
         order_id=event.order_id,
@@ -159,6 +164,7 @@ def pg_cancel(
         amount=amount,
         idempotency_key=idempotency_key,
         expected_balance=expected_balance,
+        refund_account=refund_account,
     )
     return _ask(gateway, "cancel", lambda: gateway.cancel(request), retries=True)
 
@@ -207,6 +213,27 @@ def pg_confirm_credentials(event: PaymentEvent, client_value: str) -> tuple[str,
     if get_gateway(event.gateway).confirm_sends_token:
         return event.payment_key or "", client_value
     return client_value, None
+
+
+def pg_refund_account(bank: str, number: str, holder: str) -> RefundAccount:
+    """The buyer's bank account for a virtual account's refund, checked as the PGs need
+    it (a known bank code, digits only up to 20, a holder up to 60 characters);
+    DomainError INVALID_REQUEST naming the field otherwise."""
+    try:
+        return RefundAccount(bank_code=bank, account_number=number, holder_name=holder)
+    except InvalidRefundAccount as exc:
+        field = {"bank_code": "bank", "account_number": "accountNumber"}.get(
+            exc.field, "holderName"
+        )
+        raise DomainError(
+            "INVALID_REQUEST",
+            "환불받을 계좌 정보를 확인하세요.",
+            fields={f"refundReceiveAccount.{field}": [str(exc)]},
+        ) from exc
+
+
+def pg_issues_virtual_accounts(code: str) -> bool:
+    return get_gateway(code).virtual_accounts
 
 
 def pg_require(code: str) -> None:

@@ -11,7 +11,7 @@ cancelled at the PG with the refund's own key, and the outcome recorded
 from payments.models import Refund
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
-from payments.services.pg import pg_cancel, pg_lookup
+from payments.services.pg import RefundAccount, pg_cancel, pg_lookup
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
 
@@ -38,6 +38,17 @@ def refund_execute(*, refund_id: int, actor: str) -> Refund:
     return Refund.objects.select_related("event").get(pk=refund_id)
 
 
+def refund_account_of(refund: Refund) -> RefundAccount | None:
+    """The buyer's bank account a virtual account's refund goes to, as the PG wants it."""
+    if not refund.refund_account_number:
+        return None
+    return RefundAccount(
+        bank_code=refund.refund_bank_code,
+        account_number=refund.refund_account_number,
+        holder_name=refund.refund_account_holder,
+    )
+
+
 def _cancel_at_pg(refund: Refund) -> RefundOutcome:
     event = refund.event
     if refund.pg_amount == 0:
@@ -57,5 +68,6 @@ def _cancel_at_pg(refund: Refund) -> RefundOutcome:
         reason=refund.reason,
         idempotency_key=refund.pg_request_key,
         expected_balance=expected,
+        refund_account=refund_account_of(refund),
     )
     return decide_refund_answer(answer)

@@ -20,6 +20,7 @@ from payments.models import PaymentEvent, Refund
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.services.decisions import Action, judge
+from payments.services.deposits import payment_deposit_check, payment_deposit_reversed
 from payments.services.pg import PgRecord
 from payments.services.refund_decisions import RefundOutcome
 from payments.services.refund_request import REFUNDABLE, refund_request
@@ -39,6 +40,13 @@ def payment_sync_with_pg(*, event: PaymentEvent, record: PgRecord, actor: str) -
         ):
             return "the PG had approved it: SUCCESS"
         return f"FAILURE; the PG says {record.raw_status}"
+    if event.status == S.AWAITING_DEPOSIT:
+        decision = payment_deposit_check(event=event, record=record, actor=actor)
+        return f"AWAITING_DEPOSIT: {decision.reason} ({record.raw_status})"
+    if event.status == S.SUCCESS and payment_deposit_reversed(
+        event=event, record=record, actor=actor
+    ):
+        return "the bank took the deposit back: AWAITING_DEPOSIT again"
     if event.status in REFUNDABLE:
         found = refund_record_cancels_elsewhere(event=event, record=record)
         return f"{found} cancel(s) made at the PG recorded" if found else "in line with the PG"

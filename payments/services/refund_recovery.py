@@ -31,7 +31,7 @@ from payments.refund_states import refund_transition
 from payments.services.key_rotation import refund_key_rotate
 from payments.services.pg import PgAnswer, PgRecord, pg_cancel, pg_lookup
 from payments.services.pg_health import breaker_scopes, recovery_attempt_number
-from payments.services.refund import CHECKS_BALANCE, refund_execute
+from payments.services.refund import CHECKS_BALANCE, refund_account_of, refund_execute
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
 from payments.services.settle import next_attempt_fields
@@ -169,6 +169,7 @@ def _send_again(refund: Refund, record: PgRecord) -> PgAnswer:
         reason=refund.reason,
         idempotency_key=refund.pg_request_key,
         expected_balance=expected,
+        refund_account=refund_account_of(refund),
     )
 
 

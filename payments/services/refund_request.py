@@ -19,10 +19,12 @@ from django.db.models import F, Q
 
 from config.errors import DomainError
 from ledger.services import points_spend
-from payments.models import PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
+from payments.models import Method, PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_history
+from payments.selectors import payment_detail_of
+from payments.services.pg import pg_refund_account
 
 REFUNDABLE = frozenset({S.SUCCESS, S.PARTIAL_CANCELED})
 
@@ -46,17 +48,21 @@ def refund_request(
     key: str | None = None,
     save=None,
     made_at_pg: str = "",
+    refund_account: dict | None = None,
 ) -> Refund:
     """Reserve and create the refund (REQUESTED). `items` gives back those units (and
     restocks them), `amount` money only, neither everything that is left. `save(refund)`
     runs in the same transaction (the Idempotency-Key's answer). `key` is the refund's
     PG idempotency key: a new one unless the caller's names the refund. `made_at_pg` is
     the transaction key of a cancel the PG already made (in its dashboard): the refund is
-    then created EXECUTING with it, in the same transaction, so nothing ever sends it."""
+    then created EXECUTING with it, in the same transaction, so nothing ever sends it.
+    `refund_account` ({bank, accountNumber, holderName}) is where a paid virtual
+    account's money goes back: required for one (REFUND_ACCOUNT_REQUIRED), checked."""
     if event.status not in REFUNDABLE:
         raise DomainError(
             "INVALID_STATE", f"A {event.status} payment cannot be refunded.", status=event.status
         )
+    account = _refund_account(event, refund_account, made_at_pg)
     lines = list(PaymentOrder.objects.filter(event=event).order_by("id"))
     shares, restock = _plan(event, lines, items, amount)
     value = sum(share.amount for share in shares)
@@ -74,6 +80,9 @@ def refund_request(
             pg_idempotency_key=key or f"rf-{uuid.uuid4().hex}",
             status=R.EXECUTING if made_at_pg else R.REQUESTED,
             pg_transaction_key=made_at_pg[:64],
+            refund_bank_code=account.bank_code if account else "",
+            refund_account_number=account.account_number if account else "",
+            refund_account_holder=account.holder_name if account else "",
         )
         RefundLine.objects.bulk_create(
             RefundLine(refund=refund, line_id=s.line_id, amount=s.amount, quantity=s.quantity)
@@ -95,6 +104,21 @@ def refund_request(
         if save is not None:
             save(refund)
     return refund
+
+
+def _refund_account(event: PaymentEvent, given: dict | None, made_at_pg: str):
+    """The checked refund account for a paid virtual account; None for other payments
+    (an account sent for a card payment is not needed and not kept)."""
+    detail = payment_detail_of(event)
+    if made_at_pg or detail is None or detail.method != Method.VIRTUAL_ACCOUNT:
+        return None
+    if not given:
+        raise DomainError(
+            "REFUND_ACCOUNT_REQUIRED",
+            "가상계좌로 결제한 주문은 환불받을 계좌가 필요합니다 (refundReceiveAccount).",
+            fields={"refundReceiveAccount": ["required for a virtual account's refund"]},
+        )
+    return pg_refund_account(given["bank"], given["accountNumber"], given["holderName"])
 
 
 def refund_request_false_failure(*, event_id: int) -> Refund | None:

@@ -39,6 +39,7 @@ from payments.services.decisions import (
     decide_after_decline_check,
     decide_key_check,
 )
+from payments.services.details import payment_details_record
 from payments.services.key_rotation import payment_key_rotate
 from payments.services.pg import pg_cancel, pg_confirm, pg_lookup
 from payments.services.queue import EXECUTE_REFUND, enqueue
@@ -47,6 +48,8 @@ from payments.services.stock_restore import compensation_close_unrun, compensati
 from payments.states import transition
 
 log = structlog.get_logger(__name__)
+# Outcomes whose deciding record tells how the buyer paid (kept in PaymentDetail).
+DETAILED = frozenset({Action.SUCCESS, Action.AWAIT_DEPOSIT})
 
 
 class _AlreadyRestored(Exception):
@@ -126,6 +129,8 @@ def payment_record_outcome(
                 **fields,
             )
             if moved is not None:
+                if decision.record is not None and decision.action in DETAILED:
+                    payment_details_record(event_id=event.pk, record=decision.record)
                 _after_effects(event.pk, status, moved)
     except _AlreadyRestored:
         # Its stock is back on sale: turning it into a sale now could oversell. The PG
@@ -210,6 +215,19 @@ def _outcome_fields(decision: Decision, attempt: int | None) -> dict:
         }
     elif decision.action == Action.BACK_OFF:
         fields |= next_attempt_fields(attempt)
+    elif decision.action == Action.AWAIT_DEPOSIT:
+        details = decision.record.details if decision.record else None
+        account = details.virtual_account if details else None
+        due = account.due_date if account else None
+        # The deposit watch (deposits.py) looks first shortly before the due date; an
+        # account without one is looked at after the first recovery delay.
+        ahead = timedelta(seconds=settings.DEPOSIT_WATCH_AHEAD_SECONDS)
+        first_look = due - ahead if due else next_attempt_fields(None)["next_attempt_at"]
+        fields |= {
+            "deposit_due_at": due,
+            "next_attempt_at": first_look,
+            "approved_at": None,  # a deposit the bank took back is not an approval any more
+        }
     return fields
 
 

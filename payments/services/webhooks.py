@@ -6,7 +6,8 @@ which records what the PG's answer settles through the one outcome function and 
 spends recovery's attempts; one such look per payment per
 WEBHOOK_RECHECK_INTERVAL_SECONDS, however many notices come. Bodies over
 WEBHOOK_MAX_BODY_BYTES are refused before they are read, and notices about orders we do
-not have are not stored. Duplicates
+not have, or deposit callbacks whose secret is not the one the PG gave us with the
+account, are not stored. Duplicates
 are stored once (unique on gateway + the notification's identity); out-of-order ones
 change nothing, because the PG's current record decides, not the notification.
 """
@@ -23,12 +24,14 @@ from payments.metrics import WEBHOOKS_DROPPED
 from payments.models import PaymentEvent, WebhookEvent
 from payments.models import PaymentStatus as S
 from payments.services.decisions import Action, decide_webhook
+from payments.services.details import deposit_secret_matches
 from payments.services.pg import PgRecord, WebhookNotice, pg_lookup, pg_read_webhook
 from payments.services.queue import PROCESS_WEBHOOK, enqueue
 from payments.services.recovery import recovery_claim, recovery_recheck
 from payments.services.refund_elsewhere import payment_sync_with_pg
 
 log = structlog.get_logger(__name__)
+DEPOSIT_CALLBACK = "DEPOSIT_CALLBACK"  # Toss's notice of a virtual account's deposit
 
 REDRIVE_AFTER_SECONDS = 60
 
@@ -56,6 +59,14 @@ def webhook_receive(*, gateway: str, notice: WebhookNotice) -> WebhookEvent | No
     )
     if event_id is None:
         WEBHOOKS_DROPPED.labels(gateway, "unknown_order").inc()
+        return None
+    if notice.event_type == DEPOSIT_CALLBACK and not deposit_secret_matches(
+        event_id=event_id, secret=notice.secret
+    ):
+        # Not the secret the PG gave us with this account: not from the PG (or about an
+        # account we never recorded). The deposit watch still asks the PG itself.
+        WEBHOOKS_DROPPED.labels(gateway, "bad_secret").inc()
+        log.warning("webhook_bad_secret", gateway=gateway, orderId=notice.order_id)
         return None
     try:
         with transaction.atomic(durable=True):

@@ -57,4 +57,5 @@ def test_the_alerts_cover_what_operators_must_know():
         "GatewayRecoveredStillInDoubt",
         "ReconciliationDiscrepanciesOpen",
         "ReconciliationMissing",
+        "DepositReversed",
     }

@@ -42,6 +42,30 @@ def test_buying_in_the_shop_end_to_end(client, sandbox, settings):
     assert event.status == "SUCCESS" and event.total_amount == 36000
 
 
+def test_the_result_page_shows_the_card_and_an_issued_virtual_account(client, sandbox, settings):
+    settings.PG_SANDBOX_URL = sandbox.base
+    member = MemberFactory(email="receipt@example.com")
+    product = ProductFactory(name="분청 접시", price=12000, stock=5)
+    client.post("/shop/login", {"username": member.email, "password": DEFAULT_PASSWORD})
+
+    card = client.post("/shop/buy", {"productId": product.id, "quantity": 1})
+    back = urlsplit(pay_in_window(card["Location"], "pay"))
+    page = client.get(f"{back.path}?{back.query}").content.decode()
+    detail = PaymentEvent.objects.get().detail
+    assert "결제 완료" in page and detail.card_number in page and detail.approval_number in page
+
+    va = client.post(
+        "/shop/buy", {"productId": product.id, "quantity": 1, "method": "VIRTUAL_ACCOUNT"}
+    )
+    assert "method=VIRTUAL_ACCOUNT" in va["Location"]
+    back = urlsplit(pay_in_window(va["Location"], "virtual_account"))
+    page = client.get(f"{back.path}?{back.query}").content.decode()
+    event = PaymentEvent.objects.order_by("-id").first()
+    assert event.status == "AWAITING_DEPOSIT"
+    assert "가상계좌 발급" in page and event.detail.account_number in page and "입금 기한" in page
+    assert Product.objects.get(pk=product.pk).stock == 3  # both held
+
+
 def test_cancelling_in_the_window_lands_on_the_fail_page(client, sandbox, settings):
     settings.PG_SANDBOX_URL = sandbox.base
     member = MemberFactory()

@@ -1,0 +1,87 @@
+"""Virtual accounts (가상계좌) waiting for the buyer's deposit (AWAITING_DEPOSIT).
+
+A confirm that the PG answers with an issued account records AWAITING_DEPOSIT through
+the one settle path (the account and its due date in PaymentDetail, the secret as a
+digest); stock and points stay held. What ends the wait, each through the same path:
+
+- the deposit: the DEPOSIT_CALLBACK and PAYMENT_STATUS_CHANGED notices (webhooks.py, the
+  callback's secret compared first), or the deposit watch below, look the payment up
+  and record SUCCESS (the outbox books it, points settle);
+- the due date: the watch looks each payment up from DEPOSIT_WATCH_AHEAD_SECONDS before
+  its due date, every DEPOSIT_WATCH_RETRY_SECONDS until it is settled, and records
+  FAILURE (DEPOSIT_EXPIRED) once the PG says so or the date has passed: the stock
+  restore gives stock and points back. A deposit that lands after that is a false
+  failure, refunded by the refund path;
+- the rare reversal (the bank takes a deposit back: DONE -> WAITING_FOR_DEPOSIT at
+  Toss): SUCCESS goes back to AWAITING_DEPOSIT with a history row, an ERROR log line
+  and payment_deposits_reversed_total, keeping the sale and its stock.
+
+Recovery never sees these payments (it asks about UNKNOWN and EXECUTING only), so an
+issued account is never confirmed again and never becomes NEEDS_ATTENTION for waiting.
+"""
+
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from payments.metrics import DEPOSITS_REVERSED
+from payments.models import PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.services.decisions import Action, Decision, decide_deposit, judge
+from payments.services.pg import PgRecord, pg_lookup
+from payments.services.settle import payment_record_outcome
+
+log = structlog.get_logger(__name__)
+
+
+def deposit_watch(*, actor: str = "worker", limit: int | None = None) -> dict[str, int]:
+    """Look up every account whose look is due; what came of them."""
+    now = timezone.now()
+    due = PaymentEvent.objects.filter(status=S.AWAITING_DEPOSIT, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "id"
+    )[: limit or settings.DEPOSIT_WATCH_BATCH_SIZE]
+    counts = {"deposited": 0, "expired": 0, "waiting": 0, "other": 0}
+    for event in list(due):
+        decision = payment_deposit_check(event=event, record=pg_lookup(event).record, actor=actor)
+        if decision.action == Action.LEAVE:
+            PaymentEvent.objects.filter(pk=event.pk, status=S.AWAITING_DEPOSIT).update(
+                next_attempt_at=now + timedelta(seconds=settings.DEPOSIT_WATCH_RETRY_SECONDS)
+            )
+            counts["waiting"] += 1
+        elif decision.action == Action.SUCCESS:
+            counts["deposited"] += 1
+        elif decision.reason == "DEPOSIT_EXPIRED":
+            counts["expired"] += 1
+        else:
+            counts["other"] += 1
+    if any(counts[k] for k in ("deposited", "expired", "other")):
+        log.info("deposit_watch", **counts)
+    return counts
+
+
+def payment_deposit_check(*, event: PaymentEvent, record, actor: str) -> Decision:
+    """Record what the PG's record settles for an AWAITING_DEPOSIT payment (decide_deposit)."""
+    decision = decide_deposit(event, record, now=timezone.now())
+    if decision.action != Action.LEAVE:
+        payment_record_outcome(
+            event=event, decision=decision, actor=actor, froms={S.AWAITING_DEPOSIT}
+        )
+    return decision
+
+
+def payment_deposit_reversed(*, event: PaymentEvent, record: PgRecord, actor: str) -> bool:
+    """A SUCCESS whose deposit the bank took back (the PG says waiting again): back to
+    AWAITING_DEPOSIT, the sale and its stock kept, an operator told."""
+    decision = judge(event, record)
+    if decision.action != Action.AWAIT_DEPOSIT:
+        return False
+    reversed_ = Decision(
+        Action.AWAIT_DEPOSIT, "PG_DEPOSIT_REVERSED", record.raw_status, record=record
+    )
+    if not payment_record_outcome(event=event, decision=reversed_, actor=actor, froms={S.SUCCESS}):
+        return False
+    DEPOSITS_REVERSED.labels(event.gateway).inc()
+    log.error("deposit_reversed", orderId=event.order_id)
+    return True

@@ -1,0 +1,346 @@
+"""Virtual accounts (가상계좌) end to end through our API and the Toss sandbox (T-27):
+issued -> AWAITING_DEPOSIT with the account; the deposit's notices -> SUCCESS through the
+one settle path; the due date -> FAILURE with stock back; the reversal; what recovery
+and the deposit watch do. (The sandbox's own behaviour: tests/gateways/sandbox.)"""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ledger.check import ledger_check
+from ledger.models import JournalEntry
+from payments.models import PaymentDetail, PaymentEvent, PaymentHistory, WebhookEvent
+from payments.services.deposits import deposit_watch
+from payments.services.details import secret_digest
+from payments.services.recovery import recovery_claim
+from payments.services.refund import refund_execute
+from payments.services.webhooks import webhook_process
+from products.models import Product
+from tests.factories import ProductFactory
+from tests.payments.helpers import confirm, transitions
+from tests.payments.refund_helpers import relay_all
+from tests.sandbox import Receiver
+
+pytestmark = [pytest.mark.django_db]
+
+WEBHOOK = "/api/v1/webhooks/toss"
+
+
+@pytest.fixture
+def product():
+    return ProductFactory(price=5000, stock=10)
+
+
+@pytest.fixture
+def receiver(sandbox):
+    r = Receiver()
+    sandbox.webhooks(r.url)
+    yield r
+    r.close()
+
+
+def checkout_va(client, product, quantity=1, **extra):
+    body = {
+        "gateway": "toss",
+        "method": "VIRTUAL_ACCOUNT",
+        "items": [{"productId": product.id, "quantity": quantity}],
+        **extra,
+    }
+    answer = client.post("/api/v1/payments/checkout", body, format="json")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def issued(member_client, sandbox, product, quantity=1) -> tuple[PaymentEvent, dict]:
+    """A virtual account issued through our confirm: (the payment, the confirm's answer)."""
+    answer = checkout_va(member_client, product, quantity)
+    amount = answer["amount"]
+    key = sandbox.authorize(answer["orderId"], amount, method="VIRTUAL_ACCOUNT")
+    confirmed = confirm(member_client, answer["orderId"], key, amount)
+    assert confirmed.status_code == 200, confirmed.content
+    return PaymentEvent.objects.get(order_id=answer["orderId"]), confirmed.json()
+
+
+def deliveries_to_app(client, receiver, order_id: str, *, wait_for: int) -> list[WebhookEvent]:
+    """Post what the sandbox sent about this order to our webhook URL, then process it."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        bodies = [b for b in receiver.received if _order(b) == order_id]
+        if len(bodies) >= wait_for:
+            break
+        time.sleep(0.05)
+    stored = []
+    for body in bodies:
+        response = client.post(WEBHOOK, data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 200
+    for webhook in WebhookEvent.objects.filter(order_id=order_id).order_by("id"):
+        webhook_process(webhook_id=webhook.pk)
+        webhook.refresh_from_db()
+        stored.append(webhook)
+    return stored
+
+
+def _order(body: dict) -> str | None:
+    return body.get("orderId") or (body.get("data") or {}).get("orderId")
+
+
+def test_checkout_may_ask_for_a_virtual_account_only_where_the_pg_issues_them(
+    member_client, gateways, product
+):
+    answer = checkout_va(member_client, product)
+    assert answer["method"] == "VIRTUAL_ACCOUNT"
+
+    refused = member_client.post(
+        "/api/v1/payments/checkout",
+        {
+            "gateway": "kakaopay",
+            "method": "VIRTUAL_ACCOUNT",
+            "items": [{"productId": product.id, "quantity": 1}],
+        },
+        format="json",
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == "UNSUPPORTED_METHOD"
+    bad = member_client.post(
+        "/api/v1/payments/checkout",
+        {"gateway": "toss", "method": "CASH", "items": [{"productId": product.id, "quantity": 1}]},
+        format="json",
+    )
+    assert bad.status_code == 400 and "method" in bad.json()["fields"]
+
+
+def test_confirm_records_the_account_and_holds_the_stock(member_client, sandbox, product):
+    event, answer = issued(member_client, sandbox, product, quantity=2)
+
+    assert answer["status"] == "AWAITING_DEPOSIT" and answer["approvedAt"] is None
+    account = answer["virtualAccount"]
+    assert account["accountNumber"].startswith("X") and account["bankCode"]
+    assert account["dueDate"]
+    assert event.status == "AWAITING_DEPOSIT" and event.deposit_due_at is not None
+    assert transitions(event.order_id)[-1] == ("EXECUTING", "AWAITING_DEPOSIT")
+    assert Product.objects.get(pk=product.pk).stock == 8  # still held
+    # The secret is kept only as its digest; the raw answer has none of it.
+    secret = sandbox.get(event.payment_key).json()["secret"]
+    detail = PaymentDetail.objects.get(event=event)
+    assert detail.deposit_secret_sha256 == secret_digest(secret)
+    assert secret not in json.dumps(detail.raw)
+    # The API shows the account; a GET says the same.
+    got = member_client.get(f"/api/v1/payments/{event.order_id}").json()
+    assert got["status"] == "AWAITING_DEPOSIT" and got["method"] == "VIRTUAL_ACCOUNT"
+    assert got["virtualAccount"] == account and got["receipt"] is None
+
+
+def test_recovery_never_confirms_an_awaiting_deposit_again(member_client, sandbox, product):
+    event, _ = issued(member_client, sandbox, product)
+    confirms = len(sandbox.requests_for(event.order_id, "confirm"))
+    PaymentEvent.objects.filter(pk=event.pk).update(updated_at=timezone.now() - timedelta(days=1))
+
+    assert recovery_claim(owner="t", limit=10) == []
+    assert recovery_claim(owner="t", limit=1, order_id=event.order_id) == []
+    assert len(sandbox.requests_for(event.order_id, "confirm")) == confirms
+
+
+def test_the_deposit_notices_make_it_success_once(
+    client, member_client, sandbox, receiver, product
+):
+    event, _ = issued(member_client, sandbox, product)
+    sandbox.http.post(
+        f"{sandbox.base}/sandbox/toss/deposit", json={"orderId": event.order_id}, timeout=5
+    ).raise_for_status()
+
+    webhooks = deliveries_to_app(client, receiver, event.order_id, wait_for=3)
+
+    event.refresh_from_db()
+    assert event.status == "SUCCESS" and event.approved_at is not None
+    assert event.outbox.count() == 1  # the ledger's booking, once
+    relay_all()
+    assert JournalEntry.objects.filter(kind="GOODS_PAID", reference=event.order_id).count() == 1
+    assert ledger_check().ok
+    assert transitions(event.order_id)[-1] == ("AWAITING_DEPOSIT", "SUCCESS")
+    assert {w.event_type for w in webhooks} >= {"DEPOSIT_CALLBACK", "PAYMENT_STATUS_CHANGED"}
+    before = PaymentHistory.objects.filter(event=event).count()
+    # Sent again, in any order: nothing changes.
+    for body in reversed([b for b in receiver.received if _order(b) == event.order_id]):
+        client.post(WEBHOOK, data=json.dumps(body), content_type="application/json")
+    for webhook in WebhookEvent.objects.filter(order_id=event.order_id):
+        webhook_process(webhook_id=webhook.pk)
+    assert PaymentHistory.objects.filter(event=event).count() == before
+    assert event.outbox.count() == 1
+
+
+def test_a_deposit_callback_with_another_secret_is_dropped(client, member_client, sandbox, product):
+    event, _ = issued(member_client, sandbox, product)
+    forged = {
+        "createdAt": "2026-12-04T10:00:00.000000",
+        "secret": "not-the-secret",
+        "status": "DONE",
+        "transactionKey": "forged",
+        "orderId": event.order_id,
+    }
+
+    response = client.post(WEBHOOK, data=json.dumps(forged), content_type="application/json")
+
+    assert response.status_code == 200  # the PG (or whoever) has nothing to retry
+    assert not WebhookEvent.objects.filter(order_id=event.order_id).exists()
+    assert PaymentEvent.objects.get(pk=event.pk).status == "AWAITING_DEPOSIT"
+
+
+def test_the_watch_finds_a_deposit_whose_notice_never_came(member_client, sandbox, product):
+    event, _ = issued(member_client, sandbox, product)
+    sandbox.http.post(
+        f"{sandbox.base}/sandbox/toss/deposit", json={"orderId": event.order_id}, timeout=5
+    ).raise_for_status()
+    assert deposit_watch() == {"deposited": 0, "expired": 0, "waiting": 0, "other": 0}  # not due
+
+    PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    assert deposit_watch()["deposited"] == 1
+
+    assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
+
+
+def test_past_its_due_date_it_fails_and_gives_the_stock_back(member_client, sandbox, product):
+    event, _ = issued(member_client, sandbox, product, quantity=3)
+    assert Product.objects.get(pk=product.pk).stock == 7
+    sandbox.advance(73 * 3600)  # past the sandbox's 72 h: the PG expires the account
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        next_attempt_at=timezone.now(), deposit_due_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert deposit_watch()["expired"] == 1
+
+    event.refresh_from_db()
+    assert (event.status, event.failure_code) == ("FAILURE", "EXPIRED")
+    assert transitions(event.order_id)[-1] == ("AWAITING_DEPOSIT", "FAILURE")
+    assert PaymentHistory.objects.filter(event=event).last().reason == "DEPOSIT_EXPIRED"
+    assert Product.objects.get(pk=product.pk).stock == 10  # the restore gave it back
+
+
+def test_still_waiting_before_the_due_date_is_left_and_looked_at_later(
+    member_client, sandbox, product
+):
+    event, _ = issued(member_client, sandbox, product)
+    PaymentEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+
+    assert deposit_watch()["waiting"] == 1
+
+    event.refresh_from_db()
+    assert event.status == "AWAITING_DEPOSIT" and event.next_attempt_at > timezone.now()
+
+
+def test_a_reversed_deposit_goes_back_to_awaiting_deposit_keeping_the_sale(
+    client, member_client, sandbox, receiver, product
+):
+    event, _ = issued(member_client, sandbox, product)
+    base = f"{sandbox.base}/sandbox/toss"
+    sandbox.http.post(f"{base}/deposit", json={"orderId": event.order_id}, timeout=5)
+    deliveries_to_app(client, receiver, event.order_id, wait_for=3)
+    assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
+    receiver.received.clear()
+    WebhookEvent.objects.filter(order_id=event.order_id).update(rechecked=False)
+
+    sandbox.http.post(f"{base}/deposit-reversal", json={"orderId": event.order_id}, timeout=5)
+    deliveries_to_app(client, receiver, event.order_id, wait_for=2)
+
+    event.refresh_from_db()
+    assert event.status == "AWAITING_DEPOSIT"
+    last = PaymentHistory.objects.filter(event=event).last()
+    assert (last.from_status, last.to_status, last.reason) == (
+        "SUCCESS",
+        "AWAITING_DEPOSIT",
+        "PG_DEPOSIT_REVERSED",
+    )
+    assert Product.objects.get(pk=product.pk).stock == 9  # the sale and its stock stand
+
+
+def deposited(client, member_client, sandbox, receiver, product, quantity=1) -> PaymentEvent:
+    event, _ = issued(member_client, sandbox, product, quantity)
+    sandbox.http.post(
+        f"{sandbox.base}/sandbox/toss/deposit", json={"orderId": event.order_id}, timeout=5
+    ).raise_for_status()
+    deliveries_to_app(client, receiver, event.order_id, wait_for=3)
+    event.refresh_from_db()
+    assert event.status == "SUCCESS"
+    return event
+
+
+ACCOUNT = {"bank": "88", "accountNumber": "110123456789", "holderName": "김구매"}
+
+
+def cancel(member_client, order_id: str, **body):
+    return member_client.post(f"/api/v1/payments/{order_id}/cancel", body, format="json")
+
+
+def test_a_deposited_account_is_refunded_only_to_a_bank_account_given_with_it(
+    client, member_client, sandbox, receiver, product
+):
+    event = deposited(client, member_client, sandbox, receiver, product, quantity=2)
+
+    missing = cancel(member_client, event.order_id)
+    assert missing.status_code == 400 and missing.json()["code"] == "REFUND_ACCOUNT_REQUIRED"
+    bad = cancel(member_client, event.order_id, refundReceiveAccount={**ACCOUNT, "bank": "99"})
+    assert bad.status_code == 400 and "refundReceiveAccount.bank" in bad.json()["fields"]
+    dashes = {**ACCOUNT, "accountNumber": "110-123-456789"}
+    assert cancel(member_client, event.order_id, refundReceiveAccount=dashes).status_code == 400
+    assert not event.refunds.exists()
+
+    done = cancel(member_client, event.order_id, amount=5000, refundReceiveAccount=ACCOUNT)
+
+    assert done.status_code == 200, done.content
+    assert done.json()["status"] == "PARTIAL_CANCELED"
+    sent = sandbox.requests_for(event.order_id, "cancel")[-1]
+    # What the PG was sent carries the account (the sandbox logs it masked, never whole).
+    assert "110123456789" not in json.dumps(sent)
+    record = sandbox.get(event.payment_key).json()
+    assert record["virtualAccount"]["refundReceiveAccount"]["accountNumber"].endswith("6789")
+
+
+def test_an_account_not_paid_in_is_cancelled_whole_and_gives_its_stock_back(
+    member_client, sandbox, product
+):
+    event, _ = issued(member_client, sandbox, product, quantity=2)
+
+    partial = cancel(member_client, event.order_id, amount=1000)
+    assert partial.status_code == 409 and partial.json()["code"] == "INVALID_STATE"
+
+    whole = cancel(member_client, event.order_id)
+
+    assert whole.status_code == 200, whole.content
+    assert whole.json()["status"] == "FAILURE"
+    event.refresh_from_db()
+    assert event.status == "FAILURE"
+    assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
+    assert Product.objects.get(pk=product.pk).stock == 10
+
+
+def test_a_deposit_after_expiry_is_a_false_failure_whose_refund_waits_for_an_account(
+    client, member_client, sandbox, receiver, product
+):
+    event, _ = issued(member_client, sandbox, product)
+    sandbox.advance(73 * 3600)
+    PaymentEvent.objects.filter(pk=event.pk).update(
+        next_attempt_at=timezone.now(), deposit_due_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert deposit_watch()["expired"] == 1
+    assert Product.objects.get(pk=product.pk).stock == 10  # given back
+    receiver.received.clear()
+
+    late = sandbox.http.post(
+        f"{sandbox.base}/sandbox/toss/deposit",
+        json={"orderId": event.order_id, "late": True},
+        timeout=5,
+    )
+    assert late.status_code == 200, late.text
+    deliveries_to_app(client, receiver, event.order_id, wait_for=2)
+
+    # The PG holds money for goods back on sale: refunded by the system, which Toss
+    # refuses without the buyer's bank account, so a person finishes it.
+    event.refresh_from_db()
+    assert event.status == "FAILURE"
+    refund = event.refunds.get()
+    assert (refund.actor, refund.status) == ("system", "REQUESTED")
+    refund = refund_execute(refund_id=refund.pk, actor="worker")  # what its task does
+    assert refund.status == "NEEDS_ATTENTION"
+    assert refund.history.last().reason == "SYSTEM_REFUND_REFUSED"
+    assert Product.objects.get(pk=product.pk).stock == 10  # nothing sold twice
