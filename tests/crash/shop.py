@@ -13,6 +13,7 @@ from products.models import Product
 from tests.crash.stack import Stack
 
 GATEWAYS = ("toss", "nicepay", "kakaopay")
+REFUND_ACCOUNT = {"bank": "88", "accountNumber": "110123456789", "holderName": "김구매"}
 
 
 class Shop:
@@ -49,6 +50,11 @@ class Shop:
     def pay_in_window(self, gateway: str, answer: dict) -> str:
         """What the buyer's window gives the shop for its confirm call."""
         base = self.sandbox.base
+        if gateway == "toss" and answer.get("method") == "VIRTUAL_ACCOUNT":
+            # The buyer picks 가상계좌: an account open for an hour of the sandbox's clock.
+            return self.sandbox.authorize(
+                answer["orderId"], answer["amount"], method="VIRTUAL_ACCOUNT", validHours=1
+            )
         if gateway == "toss":
             return self.sandbox.authorize(answer["orderId"], answer["amount"])
         if gateway == "nicepay":
@@ -76,6 +82,8 @@ class Shop:
             body["pointsToUse"] = rng.randint(1, total - 1)
         elif i % 6 == 2:
             body["pointsToUse"] = total
+        elif gateway == "toss" and i % 6 == 3:
+            body["method"] = "VIRTUAL_ACCOUNT"  # half of them paid in (deposit), half expire
         return body
 
     def buy(self, i: int) -> None:
@@ -97,12 +105,27 @@ class Shop:
         # Every other confirm is asynchronous: 202 at once, a worker calls the PG.
         headers = {"Prefer": "respond-async"} if i % 2 else None
         self.call("/api/v1/payments/confirm", token, confirm, headers)
+        if body.get("method") == "VIRTUAL_ACCOUNT":
+            if (i // 6) % 2:
+                return  # never paid in: it expires once the sandbox's clock passes its due date
+            self.deposit(answer["orderId"], token)
         if i % 4 == 3 or i % 12 == 0:  # a quarter of the orders, and a sixth of the top-ups
             self.refund(i, token, answer["orderId"], body, rng)
 
+    def deposit(self, order_id: str, token: str) -> None:
+        """The buyer transfers to the account once it is issued (the confirm may have left
+        it in doubt for recovery to finish); the deposit watch then finds the money."""
+        if self.outcome(order_id, token) != "AWAITING_DEPOSIT":
+            return
+        url = f"{self.sandbox.base}/sandbox/toss/deposit"
+        answer = requests.post(url, json={"orderId": order_id}, timeout=5)
+        assert answer.status_code == 200, answer.text
+
     def refund(self, i: int, token: str, order_id: str, cart: dict, rng: random.Random) -> None:
-        """Once the order is paid: in full, one unit, or part of its amount (a third each)."""
-        if self.outcome(order_id, token) != "SUCCESS":
+        """Once the order is paid: in full, one unit, or part of its amount (a third each);
+        a virtual account's money goes back to the buyer's bank account."""
+        waiting = ("EXECUTING", "UNKNOWN", "AWAITING_DEPOSIT")
+        if self.outcome(order_id, token, waiting=waiting) != "SUCCESS":
             return
         kind = (i // 4) % 3
         if kind == 1 and cart.get("items"):
@@ -112,11 +135,15 @@ class Shop:
         else:
             body = {}
         body["reason"] = f"crash test {i}"
+        if cart.get("method") == "VIRTUAL_ACCOUNT":
+            body["refundReceiveAccount"] = REFUND_ACCOUNT
         key = {"Idempotency-Key": f"refund-{i}"}
         self.call(f"/api/v1/payments/{order_id}/cancel", token, body, key)
 
-    def outcome(self, order_id: str, token: str) -> str | None:
-        """The payment's status once the confirm settled it (None if it never did)."""
+    def outcome(
+        self, order_id: str, token: str, waiting: tuple = ("EXECUTING", "UNKNOWN")
+    ) -> str | None:
+        """The payment's status once it left `waiting` (None if it never did)."""
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             try:
@@ -125,7 +152,7 @@ class Shop:
                     timeout=15,
                     headers={"Authorization": f"Token {token}", "Prefer": "wait=5"},
                 )
-                if response.ok and response.json()["status"] not in ("EXECUTING", "UNKNOWN"):
+                if response.ok and response.json()["status"] not in waiting:
                     return response.json()["status"]
             except requests.RequestException:
                 self.lost["/api/v1/payments/{orderId}"] += 1

@@ -25,6 +25,11 @@ TIMINGS = {
     "CONFIRM_BUDGET_SECONDS": "2",
     "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
     "OUTBOX_LEASE_SECONDS": "4",
+    # The deposit watch looks at every virtual account each second (not only near its
+    # due date), so deposits and expiries settle within the run.
+    "DEPOSIT_WATCH_INTERVAL_SECONDS": "1",
+    "DEPOSIT_WATCH_AHEAD_SECONDS": "100000000",
+    "DEPOSIT_WATCH_RETRY_SECONDS": "1",
     "TOSS_READ_TIMEOUT": "1.5",
     "TOSS_CONNECT_TIMEOUT": "1",
     "NICEPAY_READ_TIMEOUT": "1.5",

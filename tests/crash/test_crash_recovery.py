@@ -8,8 +8,10 @@ and without the approval behind them, answers lost after the approval, latency s
 declines, failed lookups and KakaoPay readys) and the test kill -9's the web server and
 the Celery worker at random moments and restarts them. The client behaves like a real
 shop: it retries checkout with its Idempotency-Key and confirm until it gets an answer.
-A quarter of the paid orders and a sixth of the top-ups are then refunded (in full, by
-one unit, or by an amount),
+A sixth of the Toss orders are virtual accounts (가상계좌): half are paid in by the buyer
+(found by the deposit watch), half are left to expire when the sandbox's clock passes
+their due date. A quarter of the paid orders and a sixth of the top-ups are then
+refunded (in full, by one unit, or by an amount; a virtual account's to a bank account),
 each with its own Idempotency-Key, while the PGs time out, fail and lose answers on
 cancel too. Then the faults stop, recovery runs, the relay books every success and every
 refund, and every invariant of docs/design.md (1 to 4, 6, refunds' 9, and the books' 10
@@ -54,7 +56,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 PAYMENTS = 200
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "PARTIAL_CANCELED"}
 PAID = {"SUCCESS", "PARTIAL_CANCELED", "CANCELED"}
-HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", *PAID}
+HELD = {"NOT_STARTED", "EXECUTING", "UNKNOWN", "NEEDS_ATTENTION", "AWAITING_DEPOSIT", *PAID}
 REFUNDS_IN_DOUBT = {"REQUESTED", "EXECUTING", "UNKNOWN"}
 SEED_POINTS = 1_000_000  # every member's points before the load (more than it can spend)
 # Each PG's way of failing; rates per call. Latency spikes come on top.
@@ -242,8 +244,13 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(
         sandbox.http.delete(f"{sandbox.base}/sandbox/faults")
         faults_stopped = time.monotonic()
 
-        converged = wait_until_converged(timeout=120)
+        converged = wait_until_converged(timeout=120, but=("AWAITING_DEPOSIT",))
         converge_seconds = converged - faults_stopped
+        # Then the virtual accounts nobody paid into reach their due date (an hour on the
+        # sandbox's clock; moved only now, so that no other payment's window moves): the
+        # PG expires them, the deposit watch fails them and their stock goes back.
+        sandbox.advance(2 * 3600)
+        expired_seconds = wait_until_converged(timeout=60) - converged
         booked_seconds = wait_until_booked(timeout=60) - converged
     finally:
         # Stop the killer first: after a failure it would otherwise restart what we stop.
@@ -266,6 +273,13 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(
         actor="worker", from_status="UNKNOWN", to_status__in=TERMINAL
     ).count()
     outcome_counts = Counter(e.status for e in events)
+    virtual_accounts = dict(
+        Counter(
+            e.status + (f" ({e.failure_code})" if e.failure_code else "")
+            for e in events
+            if e.method == "VIRTUAL_ACCOUNT"
+        )
+    )
     rotated = PaymentHistory.objects.filter(reason="IDEMPOTENCY_KEY_ROTATED").count()
     refund_rotated = RefundHistory.objects.filter(reason="IDEMPOTENCY_KEY_ROTATED").count()
     print(
@@ -285,7 +299,9 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(
         f"paid partly with points {sum(e.points_used > 0 and e.total_amount > 0 for e in events)}, "
         f"wholly {sum(e.points_used > 0 and e.total_amount == 0 for e in events)}; "
         f"refunds {dict(Counter(Refund.objects.values_list('status', flat=True)))}, "
-        f"recovered {Refund.objects.filter(history__actor='worker').distinct().count()}"
+        f"recovered {Refund.objects.filter(history__actor='worker').distinct().count()}; "
+        f"virtual accounts {virtual_accounts}, the unpaid ones failed {expired_seconds:.1f} s "
+        "after their due date"
     )
 
     # A KakaoPay ready that failed fails its payment; the shop's retry makes a new one.
@@ -300,6 +316,12 @@ def test_every_payment_converges_to_the_truth_through_faults_and_kill_9(
     assert faults["applied"] >= 0.1 * PAYMENTS
     # Two recovery intervals, plus the scan-to-task hop (a second on two busy cores).
     assert converge_seconds <= 2 * interval + 1.0
+    # Virtual accounts: every one paid in is SUCCESS (or refunded), every other expired;
+    # none waited for a person (checked with the rest below: no NEEDS_ATTENTION at all).
+    va = [e for e in events if e.method == "VIRTUAL_ACCOUNT"]
+    assert len(va) >= 30 and any(e.status in PAID for e in va)
+    assert any(e.status == "FAILURE" for e in va), virtual_accounts
+    assert PaymentHistory.objects.filter(to_status="AWAITING_DEPOSIT").exists()
 
     check_invariants(events, records, initial)
     check_books(events, members)
@@ -369,10 +391,12 @@ def check_books(events, members) -> None:
     call_command("ledger_check")  # exits 1 (CommandError) if the books do not balance
 
 
-def wait_until_converged(timeout: float) -> float:
+def wait_until_converged(timeout: float, but: tuple = ()) -> float:
+    """When every payment is final (or in one of `but`), every restore done and no refund
+    in doubt."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        open_payments = PaymentEvent.objects.exclude(status__in=TERMINAL).count()
+        open_payments = PaymentEvent.objects.exclude(status__in=[*TERMINAL, *but]).count()
         owed = CompensationJob.objects.filter(status="PROCESSING").count()
         doubt = Refund.objects.filter(status__in=REFUNDS_IN_DOUBT).count()
         if not open_payments and not owed and not doubt:
