@@ -1,9 +1,14 @@
-"""Screenshot a payment's admin page in headless Chromium: `make screenshot` (docs/).
+"""Screenshot a payment's admin page and the shop's result pages in headless Chromium:
+`make screenshot` (docs/).
 
 It builds a throwaway SQLite database, starts the PG sandbox and the web server, drives
-one payment through a lost PG answer, recovery, a webhook and an operator's re-check (all
-through the real services and the sandbox), logs the operator in, and drives Chromium
-through chromedriver's WebDriver HTTP API (no extra Python package). Needs Debian's
+one card payment through a lost PG answer, recovery, a webhook and an operator's
+re-check, and one virtual account (가상계좌) to its issue (all through the real services
+and the sandbox), logs the operator and the buyer in, and drives Chromium through
+chromedriver's WebDriver HTTP API (no extra Python package). It writes the admin page
+to the path given (docs/payment-detail.png), and beside it shop-receipt-card.png (the
+card's receipt: card company, masked number, approval number) and
+shop-virtual-account.png (the account to pay into and its due date). Needs Debian's
 chromium and chromium-driver.
 """
 
@@ -48,8 +53,9 @@ def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def build_payment(sandbox: str) -> tuple[int, str]:
-    """One payment with a story; returns its id and the operator's session cookie."""
+def build_payment(sandbox: str) -> dict:
+    """One card payment with a story and one issued virtual account: the card's id, the
+    shop's result page of each, and the operator's and the buyer's session cookies."""
     import django
 
     django.setup()
@@ -113,9 +119,35 @@ def build_payment(sandbox: str) -> tuple[int, str]:
     webhook_process(webhook_id=webhook.pk)
     payment_operator_recheck(event_id=event.pk, operator=operator.email)
 
-    client = Client()
-    client.force_login(operator)
-    return event.pk, client.cookies["sessionid"].value
+    # A virtual account: the buyer picks 가상계좌 in the window; the confirm gets the account.
+    answer, _ = payment_checkout(
+        buyer=buyer,
+        gateway="toss",
+        purpose="GOODS",
+        lines=[(product.id, 1)],
+        amount=None,
+        method="VIRTUAL_ACCOUNT",
+        render=lambda event, pg_config: {"orderId": event.order_id, "amount": event.total_amount},
+    )
+    va_key = http.post(
+        f"{sandbox}/sandbox/toss/authorize",
+        json={"orderId": answer["orderId"], "amount": 39000, "method": "VIRTUAL_ACCOUNT"},
+    ).json()["paymentKey"]
+    payment_confirm(buyer=buyer, order_id=answer["orderId"], payment_key=va_key, amount=39000)
+
+    def result_page(order: str, payment_key: str, amount: int) -> str:
+        return f"/shop/payments/success?orderId={order}&paymentKey={payment_key}&amount={amount}"
+
+    operator_client, buyer_client = Client(), Client()
+    operator_client.force_login(operator)
+    buyer_client.force_login(buyer)
+    return {
+        "event_id": event.pk,
+        "card_page": result_page(order_id, key, 78000),
+        "va_page": result_page(answer["orderId"], va_key, 39000),
+        "operator": operator_client.cookies["sessionid"].value,
+        "buyer": buyer_client.cookies["sessionid"].value,
+    }
 
 
 def _toss_auth():
@@ -124,7 +156,7 @@ def _toss_auth():
     return (settings.PAYMENT_GATEWAYS["toss"]["SECRET_KEY"], "")
 
 
-def screenshot(url: str, base: str, session: str, out: Path) -> None:
+def screenshot(url: str, base: str, session: str, out: Path, size: str = "1400,2300") -> None:
     port = free_port()
     driver = subprocess.Popen(
         [CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -142,7 +174,7 @@ def screenshot(url: str, base: str, session: str, out: Path) -> None:
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1400,2300",
+            f"--window-size={size}",
             f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
         ]
         capabilities = {
@@ -201,12 +233,17 @@ def main() -> None:
         wait_until_up(f"{sandbox}/sandbox/health", "the PG sandbox")
         base = f"http://127.0.0.1:{web_port}"
         wait_until_up(f"{base}/healthz", "the web server")
-        print("building a payment with a history...", flush=True)
-        event_id, session = build_payment(sandbox)
-        url = f"{base}/admin/payments/paymentevent/{event_id}/change/"
-        print(f"screenshot of {url}", flush=True)
-        screenshot(url, base, session, out)
-        print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KiB)")
+        print("building a payment with a history, and a virtual account...", flush=True)
+        built = build_payment(sandbox)
+        shots = [
+            (f"/admin/payments/paymentevent/{built['event_id']}/change/", "operator", out, None),
+            (built["card_page"], "buyer", out.parent / "shop-receipt-card.png", "900,700"),
+            (built["va_page"], "buyer", out.parent / "shop-virtual-account.png", "900,700"),
+        ]
+        for path, who, target, size in shots:
+            print(f"screenshot of {path}", flush=True)
+            screenshot(f"{base}{path}", base, built[who], target, size or "1400,2300")
+            print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size // 1024} KiB)")
     finally:
         for proc in procs:
             proc.terminate()
