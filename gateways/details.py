@@ -5,7 +5,6 @@ Nothing here knows a PG's payment shape (each gateway.py builds its PaymentDetai
 nothing here imports gateways.types (types imports this module for RefundAccount).
 """
 
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -250,12 +249,3 @@ def _redact_entry(key: str, value):
         if isinstance(value, str | int) and not isinstance(value, bool):
             return mask_account_number(value)  # NicePay's refundAccount is the number itself
     return _redact(value)
-
-
-def secrets_match(sent: str | None, expected: str | None) -> bool:
-    """Whether a DEPOSIT_CALLBACK's secret (WebhookNotice.secret) is the payment's
-    (GatewayPayment.deposit_secret), compared in constant time; never when either is
-    missing."""
-    if not sent or not expected:
-        return False
-    return hmac.compare_digest(sent.encode(), expected.encode())

@@ -41,7 +41,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     # Issued (from a confirm, recovery or an operator's re-check), or a deposit reversed.
     S.AWAITING_DEPOSIT: frozenset({S.EXECUTING, S.UNKNOWN, S.NEEDS_ATTENTION, S.SUCCESS}),
-    S.NEEDS_ATTENTION: frozenset({S.EXECUTING, S.UNKNOWN}),
+    # AWAITING_DEPOSIT -> NEEDS_ATTENTION: the PG's record of a waiting account contradicts
+    # ours (another key, a partial cancel made at the PG, a reversed deposit expired).
+    S.NEEDS_ATTENTION: frozenset({S.EXECUTING, S.UNKNOWN, S.AWAITING_DEPOSIT}),
     S.PARTIAL_CANCELED: frozenset({S.SUCCESS, S.PARTIAL_CANCELED}),
     S.CANCELED: frozenset({S.SUCCESS, S.PARTIAL_CANCELED}),
 }

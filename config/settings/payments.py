@@ -106,6 +106,9 @@ OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=60)
 DEPOSIT_WATCH_AHEAD_SECONDS = env.int("DEPOSIT_WATCH_AHEAD_SECONDS", default=600)
 DEPOSIT_WATCH_RETRY_SECONDS = env.int("DEPOSIT_WATCH_RETRY_SECONDS", default=300)
 DEPOSIT_WATCH_BATCH_SIZE = env.int("DEPOSIT_WATCH_BATCH_SIZE", default=200)
+# Still waiting this long after its due date, an account is failed (a transfer made at
+# the last second may be reported a little late).
+DEPOSIT_EXPIRY_GRACE_SECONDS = env.int("DEPOSIT_EXPIRY_GRACE_SECONDS", default=600)
 
 # Where the PG's window sends the buyer back (the shop frontend's pages).
 SHOP_SUCCESS_URL = env("SHOP_SUCCESS_URL", default="http://127.0.0.1:8000/shop/payments/success")

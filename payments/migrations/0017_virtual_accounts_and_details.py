@@ -90,10 +90,4 @@ class Migration(migrations.Migration):
                 max_length=20,
             ),
         ),
-        migrations.AddIndex(
-            model_name="paymentevent",
-            index=models.Index(
-                fields=["status", "deposit_due_at"], name="payment_status_deposit_due"
-            ),
-        ),
     ]

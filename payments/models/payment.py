@@ -65,7 +65,9 @@ class PaymentEvent(models.Model):
     # How the buyer asked to pay at checkout (payments.models.details.Method); the PG's
     # own word on how it was paid is in PaymentDetail.
     method = models.CharField(max_length=20, default="CARD")
-    # AWAITING_DEPOSIT: the virtual account's due date (deposits.py watches it).
+    # AWAITING_DEPOSIT: the virtual account's due date. The deposit watch (deposits.py)
+    # finds these by (status, next_attempt_at), which for an AWAITING_DEPOSIT payment is
+    # when the watch looks next (for UNKNOWN, recovery's next attempt).
     deposit_due_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=255, blank=True, default="")
@@ -119,8 +121,6 @@ class PaymentEvent(models.Model):
             models.Index(fields=["status", "created_at"], name="payment_status_created"),
             # a member's payments, newest first (cursor pagination on id)
             models.Index(fields=["buyer", "-id"], name="payment_buyer_newest"),
-            # the deposit watch: AWAITING_DEPOSIT by due date
-            models.Index(fields=["status", "deposit_due_at"], name="payment_status_deposit_due"),
         ]
         # What an operator may do beyond looking (payments/admin.py, the "payment
         # operators" group). Nobody gets "change": money and status are never edited.

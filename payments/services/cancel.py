@@ -20,7 +20,7 @@ from payments.models import RefundStatus as R
 from payments.services.decisions import Action, Decision
 from payments.services.deposits import payment_deposit_check
 from payments.services.idempotency import IdempotencyKey, idempotent_create
-from payments.services.pg import pg_cancel
+from payments.services.pg import pg_cancel, pg_lookup
 from payments.services.refund import refund_execute
 from payments.services.refund_request import refund_request
 from payments.services.settle import payment_record_outcome
@@ -137,8 +137,19 @@ def _cancel_awaiting_deposit(event: PaymentEvent, *, partial: bool) -> dict:
         idempotency_key=f"{event.pg_idempotency_key}-before-deposit",
     )
     if answer.record is None:
-        # Not closed (the PG is down, or the deposit just came): nothing changes here;
-        # the deposit watch and the PG's notices settle it.
+        # Not closed: the PG is down, or the deposit just came (the PG then refuses a
+        # cancel without a refund account). A look says which, and records a deposit.
+        looked = pg_lookup(event)
+        if looked.record is not None:
+            payment_deposit_check(event=event, record=looked.record, actor=BUYER)
+            event.refresh_from_db()
+        if event.status != S.AWAITING_DEPOSIT:
+            raise DomainError(
+                "INVALID_STATE",
+                f"입금이 확인되어 주문이 {event.status} 상태입니다. "
+                "환불받을 계좌(refundReceiveAccount)와 함께 다시 취소하세요.",
+                status=event.status,
+            )
         raise DomainError(
             "GATEWAY_UNAVAILABLE",
             "결제사에서 가상계좌를 닫지 못했습니다. 잠시 후 다시 시도하세요.",

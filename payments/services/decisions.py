@@ -23,7 +23,7 @@ its test in tests/payments/services/test_decisions.py.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from payments.models import PaymentEvent
@@ -322,6 +322,7 @@ def decide_restore_recheck(event: PaymentEvent, answer: PgAnswer) -> Decision:
                 "PG_APPROVED_FALSE_FAILURE",
                 decision.pg_code,
                 approved_at=decision.approved_at,
+                record=decision.record,
             )
     return Decision(Action.FAILURE, "FAILURE_STANDS")
 
@@ -370,7 +371,9 @@ def decide_webhook_recheck(
     return decision
 
 
-def decide_deposit(event: PaymentEvent, record: PgRecord | None, *, now: datetime) -> Decision:
+def decide_deposit(
+    event: PaymentEvent, record: PgRecord | None, *, now: datetime, grace: timedelta
+) -> Decision:
     """A virtual account waiting for its deposit (AWAITING_DEPOSIT), looked at again: by
     the deposit watch near and after its due date, or because a notice came.
 
@@ -378,8 +381,9 @@ def decide_deposit(event: PaymentEvent, record: PgRecord | None, *, now: datetim
     -----------------------------------------+-----------------------------------------
     nothing usable                           | LEAVE: look again at the next watch
     paid in, our amount                      | SUCCESS (PG_DEPOSITED)
-    still waiting, before the due date       | LEAVE
-    still waiting, past the due date         | FAILURE (DEPOSIT_EXPIRED): a deposit that
+    still waiting, before the due date and   | LEAVE (the grace: a transfer made at the
+      `grace` after it                       |   last second is reported a little late)
+    still waiting, past due date and grace   | FAILURE (DEPOSIT_EXPIRED): a deposit that
                                              |   lands later is a false failure, refunded
     expired or cancelled, past the due date  | FAILURE (DEPOSIT_EXPIRED)
     cancelled before the due date            | FAILURE (PG_CANCELED: at the PG, unpaid)
@@ -397,8 +401,12 @@ def decide_deposit(event: PaymentEvent, record: PgRecord | None, *, now: datetim
             approved_at=decision.approved_at,
             record=record,
         )
-    past_due = event.deposit_due_at is not None and now > event.deposit_due_at
-    if decision.action == Action.AWAIT_DEPOSIT and not past_due:
+    due = event.deposit_due_at
+    past_due = due is not None and now > due
+    past_grace = due is not None and now > due + grace
+    if decision.action == Action.BACK_OFF:
+        return Decision(Action.LEAVE, "DEPOSIT_CHECK", note=f"the PG says {record.raw_status}")
+    if decision.action == Action.AWAIT_DEPOSIT and not past_grace:
         return Decision(Action.LEAVE, "DEPOSIT_CHECK", note="still waiting for the deposit")
     if decision.action == Action.AWAIT_DEPOSIT or (decision.action == Action.FAILURE and past_due):
         # Toss may end an unpaid account as EXPIRED or as CANCELED (not documented which):

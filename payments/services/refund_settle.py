@@ -74,6 +74,12 @@ def refund_record_outcome(
             _refunded(refund, actor)
         elif outcome.status == R.FAILED:
             refund_release(refund)
+        if outcome.status in (R.SUCCEEDED, R.FAILED) and refund.refund_account_number:
+            # The buyer's bank account was needed to send the cancel (and a resend); a
+            # final refund never sends again, so it is not kept.
+            Refund.objects.filter(pk=refund_id).update(
+                refund_bank_code="", refund_account_number="", refund_account_holder=""
+            )
         transaction.on_commit(lambda: payment_notify(event_id))
     log.info("refund_outcome", refund_id=refund_id, status=outcome.status, reason=outcome.reason)
     # Counted once committed, so a rolled-back recording (a deadlock: recorded again later)

@@ -100,7 +100,17 @@ def webhook_process(*, webhook_id: int) -> str:
     if decision.action not in (Action.RECHECK, Action.COMPARE):
         event_id = event.pk if event else None
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, decision.note, event_id)
-    if _looked_at_lately(event.pk):
+    # A deposit callback was checked against the account's secret when it was stored:
+    # only the PG can send it, so it is acted on at once whatever came before it.
+    verified = webhook.event_type == DEPOSIT_CALLBACK
+    if not verified and _looked_at_lately(event.pk):
+        if event.status == S.AWAITING_DEPOSIT:
+            # Maybe the deposit, maybe a forgery: the deposit watch looks soon, not at
+            # the due date (a notice can bring its look forward, never push it back).
+            soon = timezone.now() + timedelta(seconds=settings.WEBHOOK_RECHECK_INTERVAL_SECONDS)
+            PaymentEvent.objects.filter(
+                pk=event.pk, status=S.AWAITING_DEPOSIT, next_attempt_at__gt=soon
+            ).update(next_attempt_at=soon)
         note = "the PG was looked at lately for this payment"
         return _finish(webhook_id, WebhookEvent.Status.IGNORED, note, event.pk)
     if decision.action == Action.COMPARE:

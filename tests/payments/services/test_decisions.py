@@ -1,7 +1,7 @@
 """payments/services/decisions.py: one test per row of each decision table."""
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,7 @@ from payments.services.decisions import (
     decide_after_confirm,
     decide_after_decline_check,
     decide_budget_spent,
+    decide_deposit,
     decide_in_recovery,
     decide_key_check,
     decide_operator_recheck,
@@ -113,6 +114,90 @@ def test_judge_authenticated_not_approved_is_pending():
         "PG_PENDING",
         "IN_PROGRESS",
     )
+
+
+def test_judge_an_issued_virtual_account_of_our_amount_awaits_its_deposit_with_the_record():
+    record = pg(PgStatus.AWAITING_DEPOSIT, raw="WAITING_FOR_DEPOSIT")
+    decision = judge(EVENT, record)
+    assert (decision.action, decision.reason, decision.pg_code) == (
+        Action.AWAIT_DEPOSIT,
+        "PG_AWAITING_DEPOSIT",
+        "WAITING_FOR_DEPOSIT",
+    )
+    assert decision.record is record  # its account and due date are stored with it
+
+
+def test_judge_a_virtual_account_for_another_amount_is_cancelled():
+    decision = judge(EVENT, pg(PgStatus.AWAITING_DEPOSIT, amount=1000))
+    assert (decision.action, decision.reason) == (Action.CANCEL_AND_FAIL, "PG_AMOUNT_MISMATCH")
+
+
+def test_recovery_never_reconfirms_an_issued_virtual_account():
+    answer = found(pg(PgStatus.AWAITING_DEPOSIT, raw="WAITING_FOR_DEPOSIT"))
+    for window_passed in (False, True):
+        decision = decide_in_recovery(EVENT, answer, window_passed=window_passed)
+        assert decision.action == Action.AWAIT_DEPOSIT
+
+
+# --- a virtual account waiting for its deposit -------------------------------------------
+
+DUE = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+
+def awaiting() -> PaymentEvent:
+    return PaymentEvent(
+        order_id="ord-abcdef",
+        payment_key="pk-1",
+        total_amount=15000,
+        gateway="toss",
+        status="AWAITING_DEPOSIT",
+        deposit_due_at=DUE,
+    )
+
+
+GRACE = timedelta(minutes=10)
+BEFORE, AFTER = DUE - timedelta(hours=1), DUE + timedelta(seconds=1)
+PAST_GRACE = DUE + GRACE + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("record", "now", "action", "reason"),
+    [
+        (None, BEFORE, Action.LEAVE, "DEPOSIT_CHECK"),
+        (None, AFTER, Action.LEAVE, "DEPOSIT_CHECK"),
+        (pg(PgStatus.APPROVED, raw="DONE"), BEFORE, Action.SUCCESS, "PG_DEPOSITED"),
+        (pg(PgStatus.APPROVED, raw="DONE"), AFTER, Action.SUCCESS, "PG_DEPOSITED"),
+        (pg(PgStatus.AWAITING_DEPOSIT), BEFORE, Action.LEAVE, "DEPOSIT_CHECK"),
+        (pg(PgStatus.AWAITING_DEPOSIT), AFTER, Action.LEAVE, "DEPOSIT_CHECK"),
+        (pg(PgStatus.AWAITING_DEPOSIT), PAST_GRACE, Action.FAILURE, "DEPOSIT_EXPIRED"),
+        (pg(PgStatus.PENDING, raw="IN_PROGRESS"), AFTER, Action.LEAVE, "DEPOSIT_CHECK"),
+        (pg(PgStatus.EXPIRED, raw="EXPIRED"), AFTER, Action.FAILURE, "DEPOSIT_EXPIRED"),
+        (pg(PgStatus.CANCELED, raw="CANCELED"), AFTER, Action.FAILURE, "DEPOSIT_EXPIRED"),
+        (pg(PgStatus.CANCELED, raw="CANCELED"), BEFORE, Action.FAILURE, "PG_CANCELED"),
+        (pg(PgStatus.APPROVED, amount=1000), BEFORE, Action.CANCEL_AND_FAIL, "PG_AMOUNT_MISMATCH"),
+        (pg(PgStatus.APPROVED, key="pk-2"), BEFORE, Action.NEEDS_ATTENTION, "PG_IDENTITY_MISMATCH"),
+    ],
+    ids=[
+        "unreachable",
+        "unreachable-past-due",
+        "paid-in",
+        "paid-in-past-due",
+        "waiting",
+        "still-waiting-within-the-grace",
+        "still-waiting-past-the-grace",
+        "pending",
+        "expired",
+        "cancelled-past-due",
+        "cancelled-before-due",
+        "another-amount",
+        "another-key",
+    ],
+)
+def test_decide_deposit(record, now, action, reason):
+    decision = decide_deposit(awaiting(), record, now=now, grace=GRACE)
+    assert (decision.action, decision.reason) == (action, reason)
+    if action == Action.SUCCESS:
+        assert decision.approved_at == APPROVED_AT and decision.record is record
 
 
 # --- after a confirm ---------------------------------------------------------------------
@@ -464,7 +549,7 @@ def test_a_webhook_about_a_payment_in_doubt_makes_us_ask_the_pg(status):
     assert decide_webhook(status, confirm_in_flight=False).action == Action.RECHECK
 
 
-@pytest.mark.parametrize("status", ["SUCCESS", "PARTIAL_CANCELED", "FAILURE"])
+@pytest.mark.parametrize("status", ["SUCCESS", "PARTIAL_CANCELED", "FAILURE", "AWAITING_DEPOSIT"])
 def test_a_webhook_about_a_finished_payment_compares_it_with_the_pg(status):
     assert decide_webhook(status, confirm_in_flight=False).action == Action.COMPARE
 
