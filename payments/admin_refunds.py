@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
 from payments.inputs import CancelInput, form_integer, validated
 from payments.models import Refund, RefundHistory, RefundLine
+from payments.selectors import payment_detail_of
 from payments.services.operator import payment_operator_refund
 from payments.services.refund_recovery import refund_operator_recheck
 
@@ -136,6 +137,7 @@ def refund_view(model_admin, request, object_id):
                 reason=body["reason"],
                 items=[(i["productId"], i["quantity"]) for i in items] if items else None,
                 amount=body.get("amount"),
+                refund_account=body.get("refundReceiveAccount"),
             )
             model_admin.log_change(request, event, f"Refund: {result.message}")
             level = messages.SUCCESS if result.ok else messages.WARNING
@@ -157,6 +159,7 @@ def refund_view(model_admin, request, object_id):
             for line in lines
         ],
         "problem": problem,
+        "virtual_account": getattr(payment_detail_of(event), "method", "") == "VIRTUAL_ACCOUNT",
     }
     template = "admin/payments/paymentevent/refund.html"
     return TemplateResponse(request, template, context, status=400 if problem else 200)
@@ -173,4 +176,11 @@ def _cancel_body(form, lines) -> dict:
         ]
     elif form.get("mode") == "amount":
         body["amount"] = form_integer(form.get("amount"))
+    account = {
+        "bank": form.get("refund_bank", "").strip(),
+        "accountNumber": form.get("refund_account_number", "").strip(),
+        "holderName": form.get("refund_holder", "").strip(),
+    }
+    if any(account.values()):  # a paid virtual account's: the buyer's bank account
+        body["refundReceiveAccount"] = account
     return body

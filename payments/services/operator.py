@@ -112,14 +112,21 @@ def payment_operator_refund(
     reason: str,
     items: list[tuple[int, int]] | None = None,
     amount: int | None = None,
+    refund_account: dict | None = None,
 ) -> ActionResult:
     """Refund a paid payment from the admin: the units in `items` (restocked), `amount`
     (money only), or everything left; the same refund a buyer's cancel makes, with the
-    operator as its actor in the refund's history."""
+    operator as its actor in the refund's history. A paid virtual account's needs the
+    buyer's `refund_account` ({bank, accountNumber, holderName}), as the API's does."""
     event = PaymentEvent.objects.get(pk=event_id)
     try:
         refund = refund_request(
-            event=event, actor=operator, reason=reason, items=items, amount=amount
+            event=event,
+            actor=operator,
+            reason=reason,
+            items=items,
+            amount=amount,
+            refund_account=refund_account,
         )
     except DomainError as exc:
         return ActionResult(False, f"not refunded ({exc.code}): {exc.message}")

@@ -19,6 +19,8 @@ from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
 from tests.payments.admin_helpers import ADMIN
 from tests.payments.refund_helpers import cancel, paid
+from tests.payments.services.test_virtual_accounts import deposited
+from tests.payments.services.test_virtual_accounts import receiver as receiver  # a fixture
 from tests.payments.test_metrics import delta, scrape, value
 
 pytestmark = [pytest.mark.django_db]
@@ -230,6 +232,30 @@ def test_operators_refund_units_from_the_payment_page_and_the_log_says_who(
     event.refresh_from_db()
     assert event.status == "PARTIAL_CANCELED"
     assert Product.objects.get(pk=product.pk).stock == 9
+
+
+def test_a_deposited_virtual_account_is_refunded_from_the_admin_to_the_buyers_account(
+    client, operator, member_client, sandbox, receiver, product
+):
+    event = deposited(client, member_client, sandbox, receiver, product, quantity=2)
+    url = f"{ADMIN}{event.pk}/refund/"
+    assert 'name="refund_account_number"' in client.get(url).content.decode()
+
+    refused = client.post(url, {"mode": "all", "reason": "반품"}, follow=True)
+    assert "REFUND_ACCOUNT_REQUIRED" in refused.content.decode()
+    assert not Refund.objects.filter(event=event).exists()
+
+    account = {"refund_bank": "88", "refund_account_number": "110123456789"}
+    done = client.post(
+        url, {"mode": "all", "reason": "반품", **account, "refund_holder": "김구매"}, follow=True
+    )
+
+    assert "SUCCEEDED" in done.content.decode()
+    refund = Refund.objects.get(event=event)
+    assert (refund.actor, refund.refund_account_number) == (operator.get_username(), "")
+    assert PaymentEvent.objects.get(pk=event.pk).status == "CANCELED"
+    record = sandbox.get(event.payment_key).json()
+    assert record["virtualAccount"]["refundReceiveAccount"]["accountNumber"].endswith("6789")
 
 
 def test_the_refund_form_checks_what_the_api_checks(
