@@ -58,15 +58,18 @@ def payment_wait_slot(*, member_id: int, timeout: float):
     key = f"{settings.CACHES['default'].get('KEY_PREFIX', 'payments')}:waits:{member_id}"
     try:
         held = _redis().pipeline().incr(key).expire(key, int(timeout) + 30).execute()[0]
-    except redis.RedisError:
-        yield True  # no count without Redis: waiting is still bounded by its timeout
+    except (redis.RedisError, OSError) as exc:
+        # No count without Redis (redis-py lets some socket errors through as OSError, seen
+        # as a 500 under many held connections): waiting is still bounded by its timeout.
+        log.warning("wait_slot_unavailable", error=type(exc).__name__)
+        yield True
         return
     try:
         yield held <= settings.PAYMENT_MAX_WAITS_PER_MEMBER
     finally:
         try:
             _redis().decr(key)
-        except redis.RedisError:
+        except (redis.RedisError, OSError):
             log.warning("wait_slot_release_failed")  # the key expires after the timeout
 
 

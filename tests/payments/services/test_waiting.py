@@ -2,10 +2,13 @@
 
 import threading
 import time
+from unittest import mock
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
+from payments.services import waiting
 from tests.factories import ProductFactory
 from tests.payments.helpers import authorized, confirm_async
 
@@ -59,3 +62,20 @@ def test_a_member_holds_only_so_many_waits_the_rest_answer_at_once(
     started = time.monotonic()
     member_client.get(f"/api/v1/payments/{order_id}", HTTP_PREFER="wait=0.6")
     assert time.monotonic() - started >= 0.5  # the slot was given back
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(9, "Bad file descriptor"), redis.exceptions.ConnectionError("down")]
+)
+def test_a_redis_that_fails_to_count_waits_lets_the_wait_happen_bounded_by_its_timeout(
+    settings, error
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    failing = mock.Mock()
+    failing.pipeline.side_effect = error
+    failing.decr.side_effect = error
+    with (
+        mock.patch.object(waiting, "_redis", return_value=failing),
+        waiting.payment_wait_slot(member_id=1, timeout=1) as allowed,
+    ):
+        assert allowed is True
