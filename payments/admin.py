@@ -44,6 +44,7 @@ from payments.services.operator import (
     payment_operator_recheck,
     payment_operator_resolve_failed,
 )
+from payments.services.refund_account import refund_waiting_for_account
 from payments.services.refund_request import REFUNDABLE
 from payments.services.relay import relay_retry_parked
 
@@ -362,7 +363,8 @@ class PaymentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
             if request.user.has_perm(f"payments.{codename}") and _applies(name, obj)
         ]
         context["can_refund"] = obj is not None and (
-            request.user.has_perm("payments.refund_paymentevent") and obj.status in REFUNDABLE
+            request.user.has_perm("payments.refund_paymentevent")
+            and (obj.status in REFUNDABLE or refund_waiting_for_account(obj) is not None)
         )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 

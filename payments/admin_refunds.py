@@ -18,8 +18,10 @@ from rest_framework.exceptions import ValidationError
 from config.admin_readonly import ReadOnlyInline, ReadOnlyMixin
 from payments.inputs import CancelInput, form_integer, validated
 from payments.models import Refund, RefundHistory, RefundLine
-from payments.selectors import payment_detail_of
+from payments.selectors import paid_by_virtual_account
 from payments.services.operator import payment_operator_refund
+from payments.services.pg import pg_refund_banks
+from payments.services.refund_account import refund_waiting_for_account
 from payments.services.refund_recovery import refund_operator_recheck
 
 
@@ -159,7 +161,11 @@ def refund_view(model_admin, request, object_id):
             for line in lines
         ],
         "problem": problem,
-        "virtual_account": getattr(payment_detail_of(event), "method", "") == "VIRTUAL_ACCOUNT",
+        "virtual_account": paid_by_virtual_account(event),
+        # A late deposit's refund, made by the system, waits for the buyer's bank account:
+        # the form then asks for that alone.
+        "waiting": refund_waiting_for_account(event),
+        "banks": pg_refund_banks(),
     }
     template = "admin/payments/paymentevent/refund.html"
     return TemplateResponse(request, template, context, status=400 if problem else 200)

@@ -94,6 +94,16 @@ SUMMARY_GAUGES = [
         "refunds_in_doubt",
         "Refunds REQUESTED, EXECUTING or UNKNOWN over PAYMENT_STUCK_SECONDS, and NEEDS_ATTENTION",
     ),
+    (
+        "payment_refunds_awaiting_account",
+        "refunds_awaiting_account",
+        "Refunds of late virtual-account deposits waiting for the buyer's bank account",
+    ),
+    (
+        "payment_refunds_awaiting_account_oldest_seconds",
+        "refunds_awaiting_account_oldest_seconds",
+        "How long the oldest refund waiting for the buyer's bank account has waited (0: none)",
+    ),
 ]
 
 

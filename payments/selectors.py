@@ -10,6 +10,7 @@ from payments.models import (
     DiscrepancyStatus,
     GatewayHealth,
     GatewayState,
+    Method,
     OutboxMessage,
     PaymentDetail,
     PaymentEvent,
@@ -34,6 +35,13 @@ def payment_detail_of(event: PaymentEvent) -> PaymentDetail | None:
         return event.detail
     except PaymentDetail.DoesNotExist:
         return None
+
+
+def paid_by_virtual_account(event: PaymentEvent) -> bool:
+    """Whether the buyer paid into a virtual account: its money goes back by bank
+    transfer, to an account the buyer names (Toss refundReceiveAccount)."""
+    detail = payment_detail_of(event)
+    return detail is not None and detail.method == Method.VIRTUAL_ACCOUNT
 
 
 def payment_get_for_buyer(*, buyer, order_id: str) -> PaymentEvent | None:
@@ -106,6 +114,20 @@ def payment_operations_summary(*, now=None) -> dict:
             kind=OutboxMessage.Kind.LEDGER, status=OutboxMessage.Status.PARKED
         ).count(),
         "refunds_in_doubt": _refunds_in_doubt(stuck_before=stuck_before),
+        **_refunds_awaiting_account(now),
+    }
+
+
+def _refunds_awaiting_account(now) -> dict:
+    """Late deposits' refunds waiting for the buyer's bank account: how many, and how long
+    the oldest has waited (0 if none), from a range of the (status, updated_at) index."""
+    waiting = Refund.objects.filter(status=RefundStatus.AWAITING_ACCOUNT).aggregate(
+        n=Count("id"), oldest=Min("updated_at")
+    )
+    oldest = waiting["oldest"]
+    return {
+        "refunds_awaiting_account": waiting["n"],
+        "refunds_awaiting_account_oldest_seconds": (now - oldest).total_seconds() if oldest else 0,
     }
 
 

@@ -4,6 +4,8 @@
     /shop/buy                  checkout, then off to the PG's payment window
     /shop/payments/success     where the window returns: the server confirms here
     /shop/payments/fail        where the window returns on cancel or decline
+    /shop/orders/<orderId>     a buyer's order, and the bank account a late deposit's
+                               refund waits for
 
 It calls the same services as the API. The window it opens is the sandbox's
 (`PG_SANDBOX_URL/toss/window`); with the real Toss a frontend opens Toss's own window
@@ -17,16 +19,18 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 
 from config.api.errors import http_status_of
 from config.errors import DomainError
-from payments.inputs import CheckoutInput, ConfirmInput, form_integer, validated
-from payments.selectors import payment_detail_of
-from payments.services.cancel import payment_cancel_unpaid
+from payments.inputs import CancelInput, CheckoutInput, ConfirmInput, form_integer, validated
+from payments.selectors import payment_detail_of, payment_get_for_buyer
+from payments.services.cancel import payment_cancel_unpaid, payment_refund_to_account
 from payments.services.checkout import payment_checkout
 from payments.services.confirm import payment_confirm
+from payments.services.pg import pg_refund_banks
+from payments.services.refund_account import refund_waiting_for_account
 from products.selectors import product_list
 
 # What a shopper reads for each refusal (the API's messages are for developers).
@@ -45,7 +49,10 @@ SHOPPER_MESSAGES = {
     "INSUFFICIENT_POINTS": "포인트가 부족합니다.",
     "REFUND_EXCEEDS_BALANCE": "환불할 수 있는 금액이나 수량을 넘었습니다.",
     "REFUND_REJECTED": "결제사가 환불을 거절했습니다. 고객센터에 문의하세요.",
+    "REFUND_ACCOUNT_REQUIRED": "환불받을 계좌를 입력하세요.",
 }
+
+ACCOUNT_PROBLEM = "환불받을 계좌 정보를 확인하세요. 계좌번호는 숫자만 입력합니다."
 
 POINTS_PROBLEM = "사용할 포인트는 0 이상, 주문 금액 이하로 입력하세요."
 
@@ -173,3 +180,46 @@ def _result(request, title: str, message: str, *, status: int = 200, event=None)
     detail = payment_detail_of(event) if event is not None else None
     context = {"title": title, "message": message, "event": event, "detail": detail}
     return render(request, "shop/result.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required(login_url="/shop/login")
+def shop_order(request, order_id: str):
+    """The buyer's order. A POST gives the bank account a late deposit's refund waits for,
+    checked by the API's CancelInput and sent by the same service as the API's cancel."""
+    notice, problem, status = "", "", 200
+    if request.method == "POST":
+        account = {
+            k: request.POST.get(k, "").strip() for k in ("bank", "accountNumber", "holderName")
+        }
+        try:
+            body = validated(CancelInput, {"refundReceiveAccount": account})
+            answer, pending = payment_refund_to_account(
+                buyer=request.user, order_id=order_id, refund_account=body["refundReceiveAccount"]
+            )
+        except ValidationError:
+            problem, status = ACCOUNT_PROBLEM, 400
+        except DomainError as exc:
+            bad_account = exc.code == "INVALID_REQUEST" and "fields" in exc.extra
+            problem = ACCOUNT_PROBLEM if bad_account else shopper_message(exc)
+            status = http_status_of(exc)
+        else:
+            amount = answer["refund"]["amount"]
+            notice = (
+                f"{amount:,}원 환불을 요청했습니다. 결과는 이 페이지에서 확인하세요."
+                if pending
+                else f"{amount:,}원을 환불했습니다."
+            )
+    event = payment_get_for_buyer(buyer=request.user, order_id=order_id)
+    if event is None:
+        return _result(request, "주문 없음", SHOPPER_MESSAGES["NOT_FOUND"], status=404)
+    context = {
+        "event": event,
+        "detail": payment_detail_of(event),
+        "refunds": list(event.refunds.all()),
+        "waiting": refund_waiting_for_account(event),
+        "banks": pg_refund_banks(),
+        "notice": notice,
+        "problem": problem,
+    }
+    return render(request, "shop/order.html", context, status=status)

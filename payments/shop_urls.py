@@ -10,6 +10,7 @@ urlpatterns = [
     path("buy", shop.shop_buy, name="shop-buy"),
     path("payments/success", shop.shop_payment_success, name="shop-success"),
     path("payments/fail", shop.shop_payment_fail, name="shop-fail"),
+    path("orders/<str:order_id>", shop.shop_order, name="shop-order"),
     path(
         "login",
         auth_views.LoginView.as_view(template_name="shop/login.html", next_page="/shop/"),

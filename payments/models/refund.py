@@ -9,6 +9,12 @@ machine (payments.refund_states):
     UNKNOWN --recovery finds our cancel at the PG, or proves it never happened--> ...
     UNKNOWN --budget spent and still unsure--> NEEDS_ATTENTION (an operator decides)
 
+A paid virtual account's money goes back by bank transfer, to an account the buyer names:
+
+    REQUESTED --no bank account to send it to (never sent)--> AWAITING_ACCOUNT
+    EXECUTING --a system refund the PG refused (the account, perhaps)--> AWAITING_ACCOUNT
+    AWAITING_ACCOUNT --the buyer or an operator gives one--> REQUESTED (sent again)
+
 Its amount is reserved against the payment before the PG is asked (PaymentEvent's
 refund_reserved and points_refund_reserved, PaymentOrder's refund_reserved_quantity,
 each a conditional UPDATE), so concurrent refunds can never exceed what was paid.
@@ -27,6 +33,9 @@ class RefundStatus(models.TextChoices):
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    # Waits for the buyer's bank account (services.refund_account): the buyer's move, not
+    # an operator's, so it is not in doubt; nothing was sent, or the PG refused it.
+    AWAITING_ACCOUNT = "AWAITING_ACCOUNT"
 
 
 class Refund(models.Model):

@@ -4,6 +4,9 @@
   units in `items`, of `amount` (money only), or of everything left.
 - A virtual account not paid in yet (AWAITING_DEPOSIT): closed at the PG, in full, then
   FAILURE with its stock and points back (deposits.py records it).
+- A failed order whose deposit came late (FAILURE, its system refund waiting for the
+  buyer's bank account: payments.services.refund_account): that refund, sent to the
+  `refund_account` given; a repeat answers it as it stands.
 - An unpaid order (NOT_STARTED: the buyer closed the PG's window): FAILURE, with its
   stock and points back at once. The confirm's claim (NOT_STARTED -> EXECUTING) and this
   FAILURE are both conditional UPDATEs from NOT_STARTED, so a late confirm and the cancel
@@ -22,6 +25,7 @@ from payments.services.deposits import payment_deposit_check
 from payments.services.idempotency import IdempotencyKey, idempotent_create
 from payments.services.pg import pg_cancel, pg_lookup
 from payments.services.refund import refund_execute
+from payments.services.refund_account import refund_give_account, refund_waiting_for_account
 from payments.services.refund_request import refund_request
 from payments.services.settle import payment_record_outcome
 
@@ -44,6 +48,8 @@ def payment_cancel(
         return _cancel_unpaid(event), False
     if event.status == S.AWAITING_DEPOSIT:
         return _cancel_awaiting_deposit(event, partial=bool(items or amount)), False
+    if event.status == S.FAILURE and event.refunds.exists():
+        return _answer(_refund_of_failed(event, refund_account))
 
     def create(save) -> dict:
         refund = refund_request(
@@ -58,7 +64,19 @@ def payment_cancel(
         return {"refundId": refund.pk}
 
     stored, _ = idempotent_create(member=buyer, key=idempotency, create=create, status=200)
-    refund = refund_execute(refund_id=stored["refundId"], actor=BUYER)
+    return _answer(refund_execute(refund_id=stored["refundId"], actor=BUYER))
+
+
+def payment_refund_to_account(*, buyer, order_id: str, refund_account: dict | None):
+    """Only the bank account a late deposit's refund waits for (the shop's order page, so
+    that its form can never refund anything else); as payment_cancel answers."""
+    event = _buyers(buyer, order_id)
+    if event.status != S.FAILURE or not event.refunds.exists():
+        raise DomainError("INVALID_STATE", "환불을 기다리는 주문이 아닙니다.", status=event.status)
+    return _answer(_refund_of_failed(event, refund_account))
+
+
+def _answer(refund: Refund) -> tuple[dict, bool]:
     return refund_answer(refund), refund.status not in (R.SUCCEEDED, R.FAILED)
 
 
@@ -86,6 +104,24 @@ def refund_answer(refund: Refund) -> dict:
             "status": refund.status,
         },
     }
+
+
+def _refund_of_failed(event: PaymentEvent, refund_account: dict | None) -> Refund:
+    """A failed payment is refunded by the system alone (refund_request_false_failure):
+    the buyer gives the account its refund waits for, or sees where it stands."""
+    waiting = refund_waiting_for_account(event)
+    if waiting is None:
+        return Refund.objects.select_related("event").filter(event=event).latest("id")
+    refund = refund_give_account(refund_id=waiting.pk, refund_account=refund_account, actor=BUYER)
+    if refund.status == R.AWAITING_ACCOUNT:  # the PG refused it (the account?): asked again
+        said = refund.history.order_by("-id").first()
+        raise DomainError(
+            "REFUND_REJECTED",
+            f"The PG refused the refund: {said.pg_message or said.pg_code}",
+            pgCode=said.pg_code,
+            pgMessage=said.pg_message,
+        )
+    return refund
 
 
 def payment_cancel_unpaid(*, buyer, order_id: str) -> dict:

@@ -24,6 +24,7 @@ from payments.services.decisions import (
 from payments.services.pg import PgRecord, pg_lookup
 from payments.services.recovery import pg_window_passed, recovery_attempt, recovery_claim
 from payments.services.refund import refund_execute
+from payments.services.refund_account import refund_give_account, refund_waiting_for_account
 from payments.services.refund_elsewhere import payment_sync_with_pg
 from payments.services.refund_request import refund_request
 from payments.services.settle import decision_carry_out, payment_record_outcome
@@ -119,7 +120,13 @@ def payment_operator_refund(
     operator as its actor in the refund's history. A paid virtual account's needs the
     buyer's `refund_account` ({bank, accountNumber, holderName}), as the API's does."""
     event = PaymentEvent.objects.get(pk=event_id)
+    waiting = refund_waiting_for_account(event)
     try:
+        if waiting is not None:  # a late deposit's refund: the account is all it needs
+            refund = refund_give_account(
+                refund_id=waiting.pk, refund_account=refund_account, actor=operator
+            )
+            return _refund_result(refund)
         refund = refund_request(
             event=event,
             actor=operator,
@@ -130,7 +137,10 @@ def payment_operator_refund(
         )
     except DomainError as exc:
         return ActionResult(False, f"not refunded ({exc.code}): {exc.message}")
-    refund = refund_execute(refund_id=refund.pk, actor=operator)
+    return _refund_result(refund_execute(refund_id=refund.pk, actor=operator))
+
+
+def _refund_result(refund) -> ActionResult:
     said = f" ({refund.failure_code}: {refund.failure_message})" if refund.failure_code else ""
     message = f"refund {refund.pk} of {refund.amount} won: {refund.status}{said}"
     return ActionResult(refund.status == RefundStatus.SUCCEEDED, message)

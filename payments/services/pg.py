@@ -28,6 +28,7 @@ from config.errors import DomainError
 from gateways import errors as pg_errors
 from gateways import settlement_file, settlement_source
 from gateways.base import PaymentGateway, get_gateway
+from gateways.details import BANKS
 from gateways.types import (
     TX_APPROVAL,
     TX_CANCEL,
@@ -230,6 +231,12 @@ def pg_refund_account(bank: str, number: str, holder: str) -> RefundAccount:
             "환불받을 계좌 정보를 확인하세요.",
             fields={f"refundReceiveAccount.{field}": [str(exc)]},
         ) from exc
+
+
+def pg_refund_banks() -> list[tuple[str, str]]:
+    """(code, name) of the banks a refund account may be at, for a form's choice; the
+    code is the one refund accounts are given in (Toss's two digits)."""
+    return [(b.toss, b.name) for b in BANKS]
 
 
 def pg_issues_virtual_accounts(code: str) -> bool:

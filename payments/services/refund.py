@@ -6,11 +6,18 @@ A REQUESTED refund (payments.services.refund_request) is claimed (REQUESTED -> E
 a conditional UPDATE: one sender), then, with no transaction open, the PG's share is
 cancelled at the PG with the refund's own key, and the outcome recorded
 (payments.services.refund_settle).
+
+A refund of a paid virtual account goes to the buyer's bank account. One that has none
+(the system's refund of a deposit that came after we failed the payment: nobody asked the
+buyer) is never sent, since the PG would refuse it: it waits in AWAITING_ACCOUNT
+(REFUND_ACCOUNT_NEEDED) until the buyer or an operator gives one
+(payments.services.refund_account).
 """
 
 from payments.models import Refund
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_transition
+from payments.selectors import paid_by_virtual_account
 from payments.services.pg import RefundAccount, pg_cancel, pg_lookup
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
@@ -22,20 +29,43 @@ CHECKS_BALANCE = frozenset({"kakaopay"})
 def refund_execute(*, refund_id: int, actor: str) -> Refund:
     """Send a REQUESTED refund's cancel to the PG and record how it went. A refund
     someone else already claimed is returned as it is."""
-    if refund_transition(
+    refund = Refund.objects.select_related("event").get(pk=refund_id)
+    if refund.status == R.REQUESTED and refund_needs_account(refund):
+        refund_record_outcome(
+            refund_id=refund_id,
+            outcome=RefundOutcome(R.AWAITING_ACCOUNT, "REFUND_ACCOUNT_NEEDED"),
+            actor=actor,
+            froms={R.REQUESTED},
+        )
+    elif refund_transition(
         refund_id, to=R.EXECUTING, froms={R.REQUESTED}, reason="REFUND_SENT", actor=actor
     ):
         refund = Refund.objects.select_related("event").get(pk=refund_id)
         outcome = _cancel_at_pg(refund)
         if outcome.status == R.FAILED and refund.actor == "system":
-            # The system refunds what it must not keep: a refusal is for a person to solve.
+            # The system refunds what it must not keep: a refusal is for a person to solve,
+            # the buyer for a virtual account's (whose bank account it may be), else an
+            # operator.
+            to = R.AWAITING_ACCOUNT if paid_by_virtual_account(refund.event) else R.NEEDS_ATTENTION
             outcome = RefundOutcome(
-                R.NEEDS_ATTENTION, "SYSTEM_REFUND_REFUSED", outcome.pg_code, outcome.pg_message
+                to, "SYSTEM_REFUND_REFUSED", outcome.pg_code, outcome.pg_message
             )
         refund_record_outcome(
             refund_id=refund_id, outcome=outcome, actor=actor, froms={R.EXECUTING}
         )
     return Refund.objects.select_related("event").get(pk=refund_id)
+
+
+def refund_needs_account(refund: Refund) -> bool:
+    """Whether the refund cannot be sent without the buyer's bank account: money of a paid
+    virtual account to give back, and no account to send it to. Only the system's refunds
+    can lack one (refund_request asks everybody else for it)."""
+    return (
+        refund.pg_amount > 0
+        and not refund.refund_account_number
+        and refund.actor != "pg"
+        and paid_by_virtual_account(refund.event)
+    )
 
 
 def refund_account_of(refund: Refund) -> RefundAccount | None:

@@ -12,7 +12,7 @@ from payments.services.pg import PgAnswer, PgError
 
 @dataclass(frozen=True)
 class RefundOutcome:
-    status: str  # SUCCEEDED, FAILED, UNKNOWN or NEEDS_ATTENTION
+    status: str  # SUCCEEDED, FAILED, UNKNOWN, NEEDS_ATTENTION or AWAITING_ACCOUNT
     reason: str  # the history row's reason code
     pg_code: str = ""
     pg_message: str = ""

@@ -19,11 +19,11 @@ from django.db.models import F, Q
 
 from config.errors import DomainError
 from ledger.services import points_spend
-from payments.models import Method, PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
+from payments.models import PaymentEvent, PaymentOrder, Purpose, Refund, RefundLine
 from payments.models import PaymentStatus as S
 from payments.models import RefundStatus as R
 from payments.refund_states import refund_history
-from payments.selectors import payment_detail_of
+from payments.selectors import paid_by_virtual_account
 from payments.services.pg import pg_refund_account
 
 REFUNDABLE = frozenset({S.SUCCESS, S.PARTIAL_CANCELED})
@@ -109,8 +109,7 @@ def refund_request(
 def _refund_account(event: PaymentEvent, given: dict | None, made_at_pg: str):
     """The checked refund account for a paid virtual account; None for other payments
     (an account sent for a card payment is not needed and not kept)."""
-    detail = payment_detail_of(event)
-    if made_at_pg or detail is None or detail.method != Method.VIRTUAL_ACCOUNT:
+    if made_at_pg or not paid_by_virtual_account(event):
         return None
     if not given:
         raise DomainError(

@@ -9,6 +9,8 @@ operator) records it here, in one transaction with its effects:
   history row); one LEDGER outbox row owes the reversal's booking (the relay).
 - FAILED: the reservation is released (and a top-up's held points given back).
 - UNKNOWN: refund recovery asks the PG later (next_attempt_at).
+- AWAITING_ACCOUNT: nothing moves; the buyer's bank account is asked for
+  (payments.services.refund_account).
 
 Once committed, each recorded outcome is counted (payment_refunds_total, and a success's
 won in payment_refunded_won_total).
@@ -35,6 +37,8 @@ from payments.states import record_note, transition
 from products.services import stock_release
 
 log = structlog.get_logger(__name__)
+
+FORGETS_ACCOUNT = frozenset({R.SUCCEEDED, R.FAILED, R.AWAITING_ACCOUNT})
 
 
 class RefundBookkeepingError(Exception):
@@ -74,9 +78,10 @@ def refund_record_outcome(
             _refunded(refund, actor)
         elif outcome.status == R.FAILED:
             refund_release(refund)
-        if outcome.status in (R.SUCCEEDED, R.FAILED) and refund.refund_account_number:
+        if refund.refund_account_number and outcome.status in FORGETS_ACCOUNT:
             # The buyer's bank account was needed to send the cancel (and a resend); a
-            # final refund never sends again, so it is not kept.
+            # final refund never sends again, so it is not kept. One the PG refused waits
+            # for an account again: the account may be what it refused.
             Refund.objects.filter(pk=refund_id).update(
                 refund_bank_code="", refund_account_number="", refund_account_holder=""
             )

@@ -58,4 +58,5 @@ def test_the_alerts_cover_what_operators_must_know():
         "ReconciliationDiscrepanciesOpen",
         "ReconciliationMissing",
         "DepositReversed",
+        "RefundAccountAwaited",
     }

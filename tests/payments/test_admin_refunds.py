@@ -14,12 +14,13 @@ from django.utils import timezone
 from payments.models import PaymentEvent, Refund, RefundHistory
 from payments.refund_states import refund_transition
 from payments.services.pg import pg_lookup
+from payments.services.refund import refund_execute
 from payments.services.refund_elsewhere import refund_record_cancels_elsewhere
 from products.models import Product
 from tests.factories import MemberFactory, ProductFactory
 from tests.payments.admin_helpers import ADMIN
 from tests.payments.refund_helpers import cancel, paid
-from tests.payments.services.test_virtual_accounts import deposited
+from tests.payments.services.test_virtual_accounts import deposited, late_deposit
 from tests.payments.services.test_virtual_accounts import receiver as receiver  # a fixture
 from tests.payments.test_metrics import delta, scrape, value
 
@@ -256,6 +257,32 @@ def test_a_deposited_virtual_account_is_refunded_from_the_admin_to_the_buyers_ac
     assert PaymentEvent.objects.get(pk=event.pk).status == "CANCELED"
     record = sandbox.get(event.payment_key).json()
     assert record["virtualAccount"]["refundReceiveAccount"]["accountNumber"].endswith("6789")
+
+
+def test_an_operator_gives_a_late_deposits_refund_the_buyers_account(
+    client, operator, member_client, sandbox, receiver, product
+):
+    event = late_deposit(client, member_client, sandbox, receiver, product)
+    refund = refund_execute(refund_id=event.refunds.get().pk, actor="worker")
+    assert refund.status == "AWAITING_ACCOUNT"
+    url = f"{ADMIN}{event.pk}/refund/"
+    assert url in client.get(f"{ADMIN}{event.pk}/change/").content.decode()
+    form = client.get(url).content.decode()
+    assert "Send the refund" in form and 'name="mode"' not in form
+
+    missing = client.post(url, {}, follow=True)
+    assert "REFUND_ACCOUNT_REQUIRED" in missing.content.decode()
+    account = {"refund_bank": "88", "refund_account_number": "110123456789"}
+    done = client.post(url, {**account, "refund_holder": "김구매"}, follow=True)
+
+    assert "SUCCEEDED" in done.content.decode()
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_account_number) == ("SUCCEEDED", "")
+    assert refund.history.filter(actor=operator.get_username(), reason="REFUND_ACCOUNT_GIVEN")
+    assert PaymentEvent.objects.get(pk=event.pk).status == "FAILURE"
+    assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
+    assert Product.objects.get(pk=product.pk).stock == 10
+    assert url not in client.get(f"{ADMIN}{event.pk}/change/").content.decode()
 
 
 def test_the_refund_form_checks_what_the_api_checks(

@@ -7,9 +7,12 @@ import pytest
 import requests
 
 from payments.models import PaymentEvent
+from payments.services.refund import refund_execute
 from products.models import Product
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory, give_points
 from tests.payments.refund_helpers import paid
+from tests.payments.services.test_virtual_accounts import late_deposit
+from tests.sandbox import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -205,3 +208,52 @@ def test_the_buy_form_refuses_bad_points_in_korean(client, points, status, says)
 
     assert answer.status_code == status and says in answer.content.decode()
     assert not PaymentEvent.objects.exists()
+
+
+def test_a_late_deposits_refund_is_given_the_buyers_account_on_the_order_page(
+    client, member, member_client, sandbox
+):
+    product = ProductFactory(price=5000, stock=10)
+    receiver = Receiver()
+    sandbox.webhooks(receiver.url)
+    try:
+        event = late_deposit(client, member_client, sandbox, receiver, product)
+    finally:
+        receiver.close()
+    refund_execute(refund_id=event.refunds.get().pk, actor="worker")
+    client.force_login(member)
+    url = f"/shop/orders/{event.order_id}"
+
+    page = client.get(url).content.decode()
+    assert "환불받을 계좌" in page and '<option value="88">신한은행</option>' in page
+    dashes = {"bank": "88", "accountNumber": "110-123-456789", "holderName": "김구매"}
+    bad = client.post(url, dashes)
+    assert bad.status_code == 400 and "계좌 정보를 확인하세요" in bad.content.decode()
+    assert sandbox.requests_for(event.order_id, "cancel") == []
+
+    done = client.post(url, {**dashes, "accountNumber": "110123456789"})
+
+    assert done.status_code == 200 and "5,000원을 환불했습니다" in done.content.decode()
+    assert 'id="refund-account-form"' not in done.content.decode()  # nothing waits now
+    assert event.refunds.get().status == "SUCCEEDED"
+    assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
+
+
+def test_the_order_page_refunds_nothing_else_and_only_the_buyers_own(
+    client, member, member_client, sandbox
+):
+    product = ProductFactory(price=5000, stock=5)
+    event = paid(member_client, sandbox, [(product.id, 1)])
+    account = {"bank": "88", "accountNumber": "110123456789", "holderName": "김구매"}
+
+    client.force_login(MemberFactory())
+    assert client.get(f"/shop/orders/{event.order_id}").status_code == 404
+    assert client.post(f"/shop/orders/{event.order_id}", account).status_code == 404
+    client.force_login(member)
+    mine = client.get(f"/shop/orders/{event.order_id}")
+    assert mine.status_code == 200 and 'id="refund-account-form"' not in mine.content.decode()
+    refused = client.post(f"/shop/orders/{event.order_id}", account)
+
+    assert refused.status_code == 409
+    assert PaymentEvent.objects.get(pk=event.pk).status == "SUCCESS"
+    assert sandbox.requests_for(event.order_id, "cancel") == []

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ledger.check import ledger_check
 from ledger.models import JournalEntry
 from payments.models import PaymentDetail, PaymentEvent, PaymentHistory, WebhookEvent
+from payments.selectors import payment_operations_summary
 from payments.services.deposits import deposit_watch
 from payments.services.details import secret_digest
 from payments.services.reconcile import reconcile_day
@@ -329,9 +330,8 @@ def test_an_account_not_paid_in_is_cancelled_whole_and_gives_its_stock_back(
     assert Product.objects.get(pk=product.pk).stock == 10
 
 
-def test_a_deposit_after_expiry_is_a_false_failure_whose_refund_waits_for_an_account(
-    client, member_client, sandbox, receiver, product
-):
+def late_deposit(client, member_client, sandbox, receiver, product) -> PaymentEvent:
+    """A virtual account that expired (its stock back on sale), then paid in anyway."""
     event, _ = issued(member_client, sandbox, product)
     sandbox.advance(73 * 3600)
     PaymentEvent.objects.filter(pk=event.pk).update(
@@ -340,7 +340,6 @@ def test_a_deposit_after_expiry_is_a_false_failure_whose_refund_waits_for_an_acc
     assert deposit_watch()["expired"] == 1
     assert Product.objects.get(pk=product.pk).stock == 10  # given back
     receiver.received.clear()
-
     late = sandbox.http.post(
         f"{sandbox.base}/sandbox/toss/deposit",
         json={"orderId": event.order_id, "late": True},
@@ -348,17 +347,88 @@ def test_a_deposit_after_expiry_is_a_false_failure_whose_refund_waits_for_an_acc
     )
     assert late.status_code == 200, late.text
     deliveries_to_app(client, receiver, event.order_id, wait_for=2)
-
-    # The PG holds money for goods back on sale: refunded by the system, which Toss
-    # refuses without the buyer's bank account, so a person finishes it.
     event.refresh_from_db()
+    return event
+
+
+def test_a_deposit_after_expiry_is_refunded_to_the_account_the_buyer_gives(
+    client, member_client, sandbox, receiver, product
+):
+    event = late_deposit(client, member_client, sandbox, receiver, product)
+
+    # The PG holds money for goods back on sale: the system refunds it, but a virtual
+    # account's money goes back by bank transfer, and nobody has the buyer's account yet:
+    # it is not sent (the PG would refuse it) and waits for one.
     assert event.status == "FAILURE"
     refund = event.refunds.get()
     assert (refund.actor, refund.status) == ("system", "REQUESTED")
     refund = refund_execute(refund_id=refund.pk, actor="worker")  # what its task does
-    assert refund.status == "NEEDS_ATTENTION"
-    assert refund.history.last().reason == "SYSTEM_REFUND_REFUSED"
+    assert refund.status == "AWAITING_ACCOUNT"
+    assert refund.history.last().reason == "REFUND_ACCOUNT_NEEDED"
+    assert sandbox.requests_for(event.order_id, "cancel") == []
+    shown = member_client.get(f"/api/v1/payments/{event.order_id}").json()["refunds"]
+    assert [r["status"] for r in shown] == ["AWAITING_ACCOUNT"]
+    assert payment_operations_summary()["refunds_awaiting_account"] == 1
+    assert payment_operations_summary()["refunds_in_doubt"] == 0  # the buyer's move
+
+    missing = cancel(member_client, event.order_id)
+    assert missing.status_code == 400 and missing.json()["code"] == "REFUND_ACCOUNT_REQUIRED"
+    bad = cancel(member_client, event.order_id, refundReceiveAccount={**ACCOUNT, "bank": "99"})
+    assert bad.status_code == 400 and "refundReceiveAccount.bank" in bad.json()["fields"]
+
+    given = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+
+    assert given.status_code == 200, given.content
+    assert (given.json()["status"], given.json()["refund"]["status"]) == ("FAILURE", "SUCCEEDED")
+    record = sandbox.get(event.payment_key).json()
+    assert record["status"] == "CANCELED"
+    assert record["virtualAccount"]["refundReceiveAccount"]["accountNumber"].endswith("6789")
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_account_number, refund.pg_key_generation) == (
+        "SUCCEEDED",
+        "",
+        0,  # never sent before: its first key
+    )
+    given_row = refund.history.get(reason="REFUND_ACCOUNT_GIVEN")
+    assert (given_row.actor, given_row.pg_message) == ("buyer", "bank 88, account ********6789")
+    assert PaymentHistory.objects.filter(event=event, reason="FALSE_FAILURE_REFUNDED").exists()
     assert Product.objects.get(pk=product.pk).stock == 10  # nothing sold twice
+    assert ledger_check().ok
+
+    again = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert again.status_code == 200 and again.json()["refund"]["status"] == "SUCCEEDED"
+    assert len(sandbox.requests_for(event.order_id, "cancel")) == 1
+
+
+@pytest.mark.parametrize("replay_errors", [True, False], ids=["toss-keeps-errors", "not"])
+def test_a_late_deposits_refund_the_pg_refused_asks_for_an_account_again(
+    client, member_client, sandbox, receiver, product, replay_errors
+):
+    event = late_deposit(client, member_client, sandbox, receiver, product)
+    refund = refund_execute(refund_id=event.refunds.get().pk, actor="worker")
+    sandbox.replay_errors(replay_errors)  # whether Toss keeps a refusal under its key
+    sandbox.fault(operation="cancel", errorCode="INVALID_REFUND_ACCOUNT_INFO", count=1)
+
+    refused = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["code"] == "REFUND_REJECTED"
+    assert refused.json()["pgCode"] == "INVALID_REFUND_ACCOUNT_INFO"
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_account_number) == ("AWAITING_ACCOUNT", "")
+    last = refund.history.last()
+    assert (last.reason, last.pg_code) == ("SYSTEM_REFUND_REFUSED", "INVALID_REFUND_ACCOUNT_INFO")
+
+    # Toss may keep the refusal under the key (and this cancel has another body): it goes
+    # under the key's next generation, once a look at the PG shows no cancel of ours.
+    given = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+
+    assert given.status_code == 200, given.content
+    refund.refresh_from_db()
+    assert (refund.status, refund.pg_key_generation) == ("SUCCEEDED", 1)
+    assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
+    assert len(sandbox.requests_for(event.order_id, "cancel")) == 2
+    assert ledger_check().ok
 
 
 def test_reconciliation_finds_a_deposit_nobody_told_us_about(member_client, sandbox, product):
