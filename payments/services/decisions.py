@@ -385,7 +385,9 @@ def decide_deposit(
       `grace` after it                       |   last second is reported a little late)
     still waiting, past due date and grace   | FAILURE (DEPOSIT_EXPIRED): a deposit that
                                              |   lands later is a false failure, refunded
-    expired or cancelled, past the due date  | FAILURE (DEPOSIT_EXPIRED)
+    expired (whatever our clock says: the    | FAILURE (DEPOSIT_EXPIRED)
+      PG's clock closed it)                  |
+    cancelled, past the due date             | FAILURE (DEPOSIT_EXPIRED)
     cancelled before the due date            | FAILURE (PG_CANCELED: at the PG, unpaid)
     another identity or amount, partly       | judge()'s outcome (NEEDS_ATTENTION,
       cancelled                              |   CANCEL_AND_FAIL)
@@ -408,7 +410,8 @@ def decide_deposit(
         return Decision(Action.LEAVE, "DEPOSIT_CHECK", note=f"the PG says {record.raw_status}")
     if decision.action == Action.AWAIT_DEPOSIT and not past_grace:
         return Decision(Action.LEAVE, "DEPOSIT_CHECK", note="still waiting for the deposit")
-    if decision.action == Action.AWAIT_DEPOSIT or (decision.action == Action.FAILURE and past_due):
+    expired = decision.action == Action.FAILURE and (past_due or record.status == PgStatus.EXPIRED)
+    if decision.action == Action.AWAIT_DEPOSIT or expired:
         # Toss may end an unpaid account as EXPIRED or as CANCELED (not documented which):
         # past its due date, either is the deposit that never came.
         return Decision(Action.FAILURE, "DEPOSIT_EXPIRED", record.raw_status, "입금 기한 만료")

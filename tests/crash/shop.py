@@ -121,6 +121,42 @@ class Shop:
         answer = requests.post(url, json={"orderId": order_id}, timeout=5)
         assert answer.status_code == 200, answer.text
 
+    def late_deposit(self, order_id: str, token: str) -> None:
+        """The buyer pays into an account after it expired: the PG takes the money, we
+        refund it (nothing was sold), and the refund waits for the bank account the buyer
+        gives with a cancel, as often as it is asked for (a refusal asks again)."""
+        url = f"{self.sandbox.base}/sandbox/toss/deposit"
+        answer = requests.post(url, json={"orderId": order_id, "late": True}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 90
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            statuses = self.refund_statuses(order_id, token)
+            if "SUCCEEDED" in statuses:
+                return
+            if "AWAITING_ACCOUNT" in statuses:
+                body = {"reason": "늦은 입금 환불", "refundReceiveAccount": REFUND_ACCOUNT}
+                self.call(f"/api/v1/payments/{order_id}/cancel", token, body)
+            elif not statuses and time.monotonic() - quiet_since > 5:
+                # The deposit's notice met a web server being killed: the PG sends it again
+                # a minute later on its clock (moved on only for that).
+                self.sandbox.advance(61)
+                quiet_since = time.monotonic()
+            time.sleep(0.25)
+        raise AssertionError(f"{order_id}: the late deposit was never refunded")
+
+    def refund_statuses(self, order_id: str, token: str) -> list[str]:
+        try:
+            response = requests.get(
+                f"{self.stack.base}/api/v1/payments/{order_id}",
+                timeout=10,
+                headers={"Authorization": f"Token {token}"},
+            )
+        except requests.RequestException:
+            self.lost["/api/v1/payments/{orderId}"] += 1
+            return []
+        return [r["status"] for r in response.json()["refunds"]] if response.ok else []
+
     def refund(self, i: int, token: str, order_id: str, cart: dict, rng: random.Random) -> None:
         """Once the order is paid: in full, one unit, or part of its amount (a third each);
         a virtual account's money goes back to the buyer's bank account."""
