@@ -50,6 +50,7 @@ SHOPPER_MESSAGES = {
     "REFUND_EXCEEDS_BALANCE": "환불할 수 있는 금액이나 수량을 넘었습니다.",
     "REFUND_REJECTED": "결제사가 환불을 거절했습니다. 고객센터에 문의하세요.",
     "REFUND_ACCOUNT_REQUIRED": "환불받을 계좌를 입력하세요.",
+    "REFUND_IN_PROGRESS": "환불을 처리하고 있습니다. 잠시 후 이 페이지를 새로 고치세요.",
 }
 
 ACCOUNT_PROBLEM = "환불받을 계좌 정보를 확인하세요. 계좌번호는 숫자만 입력합니다."

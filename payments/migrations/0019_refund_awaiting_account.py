@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0018_refund_accounts'),
+        ("payments", "0018_refund_accounts"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='refund',
-            name='status',
-            field=models.CharField(choices=[('REQUESTED', 'Requested'), ('EXECUTING', 'Executing'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('UNKNOWN', 'Unknown'), ('NEEDS_ATTENTION', 'Needs Attention'), ('AWAITING_ACCOUNT', 'Awaiting Account')], default='REQUESTED', max_length=20),
+            model_name="refund",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("REQUESTED", "Requested"),
+                    ("EXECUTING", "Executing"),
+                    ("SUCCEEDED", "Succeeded"),
+                    ("FAILED", "Failed"),
+                    ("UNKNOWN", "Unknown"),
+                    ("NEEDS_ATTENTION", "Needs Attention"),
+                    ("AWAITING_ACCOUNT", "Awaiting Account"),
+                ],
+                default="REQUESTED",
+                max_length=20,
+            ),
         ),
     ]

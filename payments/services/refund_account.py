@@ -63,7 +63,14 @@ def refund_give_account(*, refund_id: int, refund_account: dict | None, actor: s
     )
     owner = f"account:{actor}"[:64]
     if not _lease(refund_id, owner):
-        return Refund.objects.select_related("event").get(pk=refund_id)
+        refund = Refund.objects.select_related("event").get(pk=refund_id)
+        if refund.status == R.AWAITING_ACCOUNT:  # another request is giving it one now
+            raise DomainError(
+                "REFUND_IN_PROGRESS",
+                "환불 계좌를 처리하고 있습니다. 잠시 후 주문 내역에서 확인하세요.",
+                refundId=refund.pk,
+            )
+        return refund
     refund = Refund.objects.select_related("event").get(pk=refund_id)
     generation = refund.pg_key_generation
     if refund.history.filter(to_status=R.EXECUTING).exists():  # sent before

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ledger.check import ledger_check
 from ledger.models import JournalEntry
-from payments.models import PaymentDetail, PaymentEvent, PaymentHistory, WebhookEvent
+from payments.models import PaymentDetail, PaymentEvent, PaymentHistory, Refund, WebhookEvent
 from payments.selectors import payment_operations_summary
 from payments.services.deposits import deposit_watch
 from payments.services.details import secret_digest
@@ -375,6 +375,13 @@ def test_a_deposit_after_expiry_is_refunded_to_the_account_the_buyer_gives(
     assert missing.status_code == 400 and missing.json()["code"] == "REFUND_ACCOUNT_REQUIRED"
     bad = cancel(member_client, event.order_id, refundReceiveAccount={**ACCOUNT, "bank": "99"})
     assert bad.status_code == 400 and "refundReceiveAccount.bank" in bad.json()["fields"]
+    # Another request (the buyer's second tab, an operator) holds it this moment.
+    lease = {"lease_owner": "account:ops", "lease_until": timezone.now() + timedelta(seconds=9)}
+    Refund.objects.filter(pk=refund.pk).update(**lease)
+    busy = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert busy.status_code == 409 and busy.json()["code"] == "REFUND_IN_PROGRESS"
+    assert sandbox.requests_for(event.order_id, "cancel") == []
+    Refund.objects.filter(pk=refund.pk).update(lease_owner="", lease_until=None)
 
     given = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
 
@@ -418,6 +425,18 @@ def test_a_late_deposits_refund_the_pg_refused_asks_for_an_account_again(
     assert (refund.status, refund.refund_account_number) == ("AWAITING_ACCOUNT", "")
     last = refund.history.last()
     assert (last.reason, last.pg_code) == ("SYSTEM_REFUND_REFUSED", "INVALID_REFUND_ACCOUNT_INFO")
+    # Sent before: a look at the PG comes first. The PG cannot be asked: nothing is kept,
+    # the buyer tries again.
+    sandbox.fault(operation="lookup", errorCode="FAILED_INTERNAL_SYSTEM_PROCESSING")
+    unasked = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert unasked.status_code == 503 and unasked.json()["code"] == "GATEWAY_UNAVAILABLE"
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_account_number, refund.lease_owner) == (
+        "AWAITING_ACCOUNT",
+        "",
+        "",
+    )
+    sandbox.http.delete(f"{sandbox.base}/sandbox/faults")
 
     # Toss may keep the refusal under the key (and this cancel has another body): it goes
     # under the key's next generation, once a look at the PG shows no cancel of ours.
