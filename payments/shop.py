@@ -55,6 +55,22 @@ SHOPPER_MESSAGES = {
 
 ACCOUNT_PROBLEM = "환불받을 계좌 정보를 확인하세요. 계좌번호는 숫자만 입력합니다."
 
+# What a shopper reads for a payment's and a refund's status (the API's codes are for
+# developers); a status not here is shown as "확인 중" (being checked).
+PAYMENT_STATUS_WORDS = {
+    "NOT_STARTED": "결제 전",
+    "AWAITING_DEPOSIT": "입금 대기",
+    "SUCCESS": "결제 완료",
+    "FAILURE": "결제 실패 또는 취소",
+    "CANCELED": "환불 완료",
+    "PARTIAL_CANCELED": "부분 환불",
+}
+REFUND_STATUS_WORDS = {
+    "SUCCEEDED": "환불 완료",
+    "FAILED": "환불 거절",
+    "AWAITING_ACCOUNT": "환불 계좌 필요",
+}
+
 POINTS_PROBLEM = "사용할 포인트는 0 이상, 주문 금액 이하로 입력하세요."
 
 
@@ -177,9 +193,15 @@ def shop_payment_fail(request):
     return _result(request, "결제 취소", message)
 
 
+def _status_words(event) -> str:
+    return PAYMENT_STATUS_WORDS.get(event.status, "확인 중")
+
+
 def _result(request, title: str, message: str, *, status: int = 200, event=None):
     detail = payment_detail_of(event) if event is not None else None
     context = {"title": title, "message": message, "event": event, "detail": detail}
+    if event is not None:
+        context["status_words"] = _status_words(event)
     return render(request, "shop/result.html", context, status=status)
 
 
@@ -216,8 +238,12 @@ def shop_order(request, order_id: str):
         return _result(request, "주문 없음", SHOPPER_MESSAGES["NOT_FOUND"], status=404)
     context = {
         "event": event,
+        "status_words": _status_words(event),
         "detail": payment_detail_of(event),
-        "refunds": list(event.refunds.all()),
+        "refunds": [
+            {"refund": r, "words": REFUND_STATUS_WORDS.get(r.status, "환불 처리 중")}
+            for r in event.refunds.all()
+        ],
         "waiting": refund_waiting_for_account(event),
         "banks": pg_refund_banks(),
         "notice": notice,

@@ -3,13 +3,14 @@
 
 It builds a throwaway SQLite database, starts the PG sandbox and the web server, drives
 one card payment through a lost PG answer, recovery, a webhook and an operator's
-re-check, and one virtual account (가상계좌) to its issue (all through the real services
-and the sandbox), logs the operator and the buyer in, and drives Chromium through
-chromedriver's WebDriver HTTP API (no extra Python package). It writes the admin page
-to the path given (docs/payment-detail.png), and beside it shop-receipt-card.png (the
-card's receipt: card company, masked number, approval number) and
-shop-virtual-account.png (the account to pay into and its due date). Needs Debian's
-chromium and chromium-driver.
+re-check, one virtual account (가상계좌) to its issue and one to a late deposit (all
+through the real services and the sandbox), logs the operator and the buyer in, and
+drives Chromium through chromedriver's WebDriver HTTP API (no extra Python package). It
+writes the admin page to the path given (docs/payment-detail.png), and beside it
+shop-receipt-card.png (the card's receipt: card company, masked number, approval
+number), shop-virtual-account.png (the account to pay into and its due date), and
+shop-refund-account.png (the order page of an account paid in after it expired, asking
+for the bank account its refund goes to). Needs Debian's chromium and chromium-driver.
 """
 
 import base64
@@ -61,13 +62,17 @@ def build_payment(sandbox: str) -> dict:
     django.setup()
     from django.contrib.auth.models import Group
     from django.test import Client
+    from django.utils import timezone
 
     from members.models import Member
+    from payments.models import PaymentEvent
     from payments.services.checkout import payment_checkout
     from payments.services.confirm import payment_confirm
+    from payments.services.deposits import deposit_watch
     from payments.services.operator import payment_operator_recheck
     from payments.services.pg import pg_read_webhook
     from payments.services.recovery import recovery_attempt, recovery_claim
+    from payments.services.refund import refund_execute
     from payments.services.webhooks import webhook_process, webhook_receive
     from products.models import Product, Seller
 
@@ -135,6 +140,30 @@ def build_payment(sandbox: str) -> dict:
     ).json()["paymentKey"]
     payment_confirm(buyer=buyer, order_id=answer["orderId"], payment_key=va_key, amount=39000)
 
+    # Another one expires unpaid, then the buyer pays in anyway: its refund waits for the
+    # bank account the buyer names on the order page.
+    late, _ = payment_checkout(
+        buyer=buyer,
+        gateway="toss",
+        purpose="GOODS",
+        lines=[(product.id, 1)],
+        amount=None,
+        method="VIRTUAL_ACCOUNT",
+        render=lambda event, pg_config: {"orderId": event.order_id, "amount": event.total_amount},
+    )
+    late_key = http.post(
+        f"{sandbox}/sandbox/toss/authorize",
+        json={"orderId": late["orderId"], "amount": 39000, "method": "VIRTUAL_ACCOUNT"},
+    ).json()["paymentKey"]
+    payment_confirm(buyer=buyer, order_id=late["orderId"], payment_key=late_key, amount=39000)
+    http.post(f"{sandbox}/sandbox/clock/advance", json={"seconds": 73 * 3600})
+    PaymentEvent.objects.filter(order_id=late["orderId"]).update(next_attempt_at=timezone.now())
+    deposit_watch()
+    http.post(f"{sandbox}/sandbox/toss/deposit", json={"orderId": late["orderId"], "late": True})
+    late_event = PaymentEvent.objects.get(order_id=late["orderId"])
+    payment_operator_recheck(event_id=late_event.pk, operator=operator.email)
+    refund_execute(refund_id=late_event.refunds.get().pk, actor="system")
+
     def result_page(order: str, payment_key: str, amount: int) -> str:
         return f"/shop/payments/success?orderId={order}&paymentKey={payment_key}&amount={amount}"
 
@@ -145,6 +174,7 @@ def build_payment(sandbox: str) -> dict:
         "event_id": event.pk,
         "card_page": result_page(order_id, key, 78000),
         "va_page": result_page(answer["orderId"], va_key, 39000),
+        "late_page": f"/shop/orders/{late['orderId']}",
         "operator": operator_client.cookies["sessionid"].value,
         "buyer": buyer_client.cookies["sessionid"].value,
     }
@@ -239,6 +269,7 @@ def main() -> None:
             (f"/admin/payments/paymentevent/{built['event_id']}/change/", "operator", out, None),
             (built["card_page"], "buyer", out.parent / "shop-receipt-card.png", "900,700"),
             (built["va_page"], "buyer", out.parent / "shop-virtual-account.png", "900,700"),
+            (built["late_page"], "buyer", out.parent / "shop-refund-account.png", "900,900"),
         ]
         for path, who, target, size in shots:
             print(f"screenshot of {path}", flush=True)

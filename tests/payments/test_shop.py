@@ -226,6 +226,8 @@ def test_a_late_deposits_refund_is_given_the_buyers_account_on_the_order_page(
 
     page = client.get(url).content.decode()
     assert "환불받을 계좌" in page and '<option value="88">신한은행</option>' in page
+    assert "환불 계좌 필요" in page and "이 가상계좌는 닫혔습니다" in page  # in Korean
+    assert "AWAITING_ACCOUNT" not in page
     dashes = {"bank": "88", "accountNumber": "110-123-456789", "holderName": "김구매"}
     bad = client.post(url, dashes)
     assert bad.status_code == 400 and "계좌 정보를 확인하세요" in bad.content.decode()
@@ -235,6 +237,7 @@ def test_a_late_deposits_refund_is_given_the_buyers_account_on_the_order_page(
 
     assert done.status_code == 200 and "5,000원을 환불했습니다" in done.content.decode()
     assert 'id="refund-account-form"' not in done.content.decode()  # nothing waits now
+    assert "환불 완료" in done.content.decode()
     assert event.refunds.get().status == "SUCCEEDED"
     assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
 
