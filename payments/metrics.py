@@ -51,7 +51,8 @@ OUTBOX_BOOKINGS = Counter(
 
 REFUNDS = Counter(
     "payment_refunds_total",
-    "Refund outcomes recorded, by gateway and status (SUCCEEDED, FAILED, UNKNOWN, NEEDS_ATTENTION)",
+    "Refund outcomes recorded, by gateway and status (SUCCEEDED, FAILED, UNKNOWN, "
+    "NEEDS_ATTENTION, AWAITING_ACCOUNT)",
     ["gateway", "status"],
 )
 REFUNDED_WON = Counter(

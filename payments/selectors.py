@@ -120,9 +120,11 @@ def payment_operations_summary(*, now=None) -> dict:
 
 def _refunds_awaiting_account(now) -> dict:
     """Late deposits' refunds waiting for the buyer's bank account: how many, and how long
-    the oldest has waited (0 if none), from a range of the (status, updated_at) index."""
+    the oldest has waited since it was made (0 if none): a refund the PG keeps refusing
+    whatever account it is given still reaches an operator. Only the few waiting rows
+    are read (a range of the (status, ...) indexes)."""
     waiting = Refund.objects.filter(status=RefundStatus.AWAITING_ACCOUNT).aggregate(
-        n=Count("id"), oldest=Min("updated_at")
+        n=Count("id"), oldest=Min("created_at")
     )
     oldest = waiting["oldest"]
     return {

@@ -193,6 +193,17 @@ def shop_payment_fail(request):
     return _result(request, "결제 취소", message)
 
 
+def _account_problem(error: DomainError) -> str:
+    """What the order page's bank account form says when the refund could not be sent."""
+    if error.code == "INVALID_REQUEST" and "fields" in error.extra:
+        return ACCOUNT_PROBLEM
+    if error.code == "REFUND_REJECTED":  # the PG's own words, then what to do
+        return f"{shopper_message(error)} 계좌를 확인해 다시 입력하세요."
+    if error.code in ("GATEWAY_UNAVAILABLE", "REFUND_IN_PROGRESS"):
+        return error.message  # the service's own Korean: the buyer did pay here
+    return shopper_message(error)
+
+
 def _status_words(event) -> str:
     return PAYMENT_STATUS_WORDS.get(event.status, "확인 중")
 
@@ -223,9 +234,7 @@ def shop_order(request, order_id: str):
         except ValidationError:
             problem, status = ACCOUNT_PROBLEM, 400
         except DomainError as exc:
-            bad_account = exc.code == "INVALID_REQUEST" and "fields" in exc.extra
-            problem = ACCOUNT_PROBLEM if bad_account else shopper_message(exc)
-            status = http_status_of(exc)
+            problem, status = _account_problem(exc), http_status_of(exc)
         else:
             amount = answer["refund"]["amount"]
             notice = (

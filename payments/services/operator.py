@@ -142,5 +142,8 @@ def payment_operator_refund(
 
 def _refund_result(refund) -> ActionResult:
     said = f" ({refund.failure_code}: {refund.failure_message})" if refund.failure_code else ""
+    if refund.status == RefundStatus.AWAITING_ACCOUNT:  # refused: why is in its history
+        last = refund.history.order_by("-id").first()
+        said = f" ({last.reason} {last.pg_code}: {last.pg_message})"
     message = f"refund {refund.pk} of {refund.amount} won: {refund.status}{said}"
     return ActionResult(refund.status == RefundStatus.SUCCEEDED, message)

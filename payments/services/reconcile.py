@@ -265,6 +265,9 @@ def _refunds(events, cancel_keys: set[str]) -> dict:
             found["by_key"][refund.pg_transaction_key] = refund
         if refund.status in REFUND_IN_FLIGHT:
             found["in_flight"].setdefault(refund.event_id, []).append(refund)
+        # The system's refund of a false failure: the difference is fixed by it, even while
+        # it waits for the buyer's bank account (AWAITING_ACCOUNT, the PG still holding
+        # the money); that wait has its own gauge and alert.
         if refund.actor == "system" and refund.status != RefundStatus.FAILED:
             found["system"].add(refund.event_id)
     return found

@@ -71,6 +71,8 @@ def fix_finding(finding: Finding, *, actor: str) -> None:
         before = event.status
         said = _fix_approval(event, actor)
         event.refresh_from_db()
+        # Refunded, or being refunded (a late deposit's may wait for the buyer's bank
+        # account: AWAITING_ACCOUNT has its own gauge and alert).
         refunded = Refund.objects.filter(event=event, actor="system").exclude(
             status=RefundStatus.FAILED
         )

@@ -46,7 +46,7 @@ def refund_execute(*, refund_id: int, actor: str) -> Refund:
             # The system refunds what it must not keep: a refusal is for a person to solve,
             # the buyer for a virtual account's (whose bank account it may be), else an
             # operator.
-            to = R.AWAITING_ACCOUNT if paid_by_virtual_account(refund.event) else R.NEEDS_ATTENTION
+            to = R.AWAITING_ACCOUNT if refund_asks_buyer(refund) else R.NEEDS_ATTENTION
             outcome = RefundOutcome(
                 to, "SYSTEM_REFUND_REFUSED", outcome.pg_code, outcome.pg_message
             )
@@ -66,6 +66,13 @@ def refund_needs_account(refund: Refund) -> bool:
         and refund.actor != "pg"
         and paid_by_virtual_account(refund.event)
     )
+
+
+def refund_asks_buyer(refund: Refund) -> bool:
+    """Whether a refusal of this refund asks the buyer for a (new) bank account: the
+    system's refund of a paid virtual account. A buyer's or an operator's refund brought
+    its account with it: refused, it is FAILED and they ask again with another."""
+    return refund.actor == "system" and paid_by_virtual_account(refund.event)
 
 
 def refund_account_of(refund: Refund) -> RefundAccount | None:

@@ -5,10 +5,11 @@
 A virtual account's money goes back by bank transfer, to an account the buyer names (Toss
 refundReceiveAccount). A buyer's or an operator's refund brings one (refund_request asks
 for it). The system's refund of a false failure (a deposit that came after we had failed
-the payment and put its stock back on sale) has none, since nobody asked the buyer:
-refund_execute does not send it (the PG would refuse it) but leaves it AWAITING_ACCOUNT
-(reason REFUND_ACCOUNT_NEEDED). So does a system refund of a virtual account the PG
-refused: its account is forgotten (refund_settle), since that may be what it refused.
+the payment and put its stock back on sale) has none, since nobody asked the buyer: it is
+made AWAITING_ACCOUNT and never sent so (the PG would refuse it). A system refund of a
+virtual account the PG refused goes back there too (at once, after refund recovery's
+look, or at an operator's re-check), its account forgotten (refund_settle), since that
+may be what the PG refused.
 
 The buyer gives the account through the same cancel as any refund (the API's
 POST /payments/{orderId}/cancel with refundReceiveAccount, the shop's page), an operator
@@ -21,10 +22,11 @@ through the payment's Refund… form; all three end here:
   A refusal is an answer, so nothing under the old key is still in flight, and a cancel
   under any generation is still found by the first key (key_rotation.py).
 
-A lease keeps two of these (a buyer's retry, an operator at the same moment) from sending
-it twice.
+A lease of this request's own keeps two of these (a buyer's retry, an operator at the same
+moment) from both sending it: the second is answered REFUND_IN_PROGRESS.
 """
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -61,15 +63,11 @@ def refund_give_account(*, refund_id: int, refund_account: dict | None, actor: s
     account = pg_refund_account(
         refund_account["bank"], refund_account["accountNumber"], refund_account["holderName"]
     )
-    owner = f"account:{actor}"[:64]
+    owner = f"account:{uuid.uuid4().hex}"  # this request's own: never another's release
     if not _lease(refund_id, owner):
         refund = Refund.objects.select_related("event").get(pk=refund_id)
         if refund.status == R.AWAITING_ACCOUNT:  # another request is giving it one now
-            raise DomainError(
-                "REFUND_IN_PROGRESS",
-                "환불 계좌를 처리하고 있습니다. 잠시 후 주문 내역에서 확인하세요.",
-                refundId=refund.pk,
-            )
+            raise _in_progress(refund_id)
         return refund
     refund = Refund.objects.select_related("event").get(pk=refund_id)
     generation = refund.pg_key_generation
@@ -84,27 +82,49 @@ def refund_give_account(*, refund_id: int, refund_account: dict | None, actor: s
             )
             return Refund.objects.select_related("event").get(pk=refund_id)
         generation += 1
-    number = account.account_number
     with transaction.atomic(durable=True):
-        moved = refund_transition(
-            refund_id,
-            to=R.REQUESTED,
-            froms={R.AWAITING_ACCOUNT},
-            reason="REFUND_ACCOUNT_GIVEN",
-            actor=actor,
-            # Masked, as anywhere it is shown: the number is the buyer's personal data.
-            pg_message=f"bank {account.bank_code}, account {'*' * (len(number) - 4)}{number[-4:]}",
+        # Only while the lease is still ours and the key as we read it: a request whose
+        # lease ran out during a slow look must not send under a key another one used.
+        held = Refund.objects.filter(
+            pk=refund_id,
+            status=R.AWAITING_ACCOUNT,
+            lease_owner=owner,
+            lease_until__gt=timezone.now(),
+            pg_key_generation=refund.pg_key_generation,
+        ).update(
             refund_bank_code=account.bank_code,
-            refund_account_number=number,
+            refund_account_number=account.account_number,
             refund_account_holder=account.holder_name,
             pg_key_generation=generation,
-            lease_until=None,
-            lease_owner="",
         )
-    if moved is None:  # moved meanwhile (found at the PG by reconciliation)
-        _release(refund_id, owner)
-        return Refund.objects.select_related("event").get(pk=refund_id)
+        if held:
+            refund_transition(
+                refund_id,
+                to=R.REQUESTED,
+                froms={R.AWAITING_ACCOUNT},
+                reason="REFUND_ACCOUNT_GIVEN",
+                actor=actor,
+                pg_message=f"bank {account.bank_code}, account {_masked(account.account_number)}",
+                lease_until=None,
+                lease_owner="",
+            )
+    if not held:
+        raise _in_progress(refund_id)
     return refund_execute(refund_id=refund_id, actor=actor)
+
+
+def _in_progress(refund_id: int) -> DomainError:
+    return DomainError(
+        "REFUND_IN_PROGRESS",
+        "환불 계좌를 처리하고 있습니다. 잠시 후 주문 내역에서 확인하세요.",
+        refundId=refund_id,
+    )
+
+
+def _masked(number: str) -> str:
+    """An account number as history shows it: the last four digits of a long one only
+    (Korean account numbers have 10 to 14), nothing of a short one."""
+    return number[-4:].rjust(len(number), "*") if len(number) >= 8 else "*" * len(number)
 
 
 def _lease(refund_id: int, owner: str) -> bool:

@@ -31,7 +31,12 @@ from payments.refund_states import refund_transition
 from payments.services.key_rotation import refund_key_rotate
 from payments.services.pg import PgAnswer, PgRecord, pg_cancel, pg_lookup
 from payments.services.pg_health import breaker_scopes, recovery_attempt_number
-from payments.services.refund import CHECKS_BALANCE, refund_account_of, refund_execute
+from payments.services.refund import (
+    CHECKS_BALANCE,
+    refund_account_of,
+    refund_asks_buyer,
+    refund_execute,
+)
 from payments.services.refund_decisions import RefundOutcome, decide_refund_answer
 from payments.services.refund_settle import refund_record_outcome
 from payments.services.settle import next_attempt_fields
@@ -151,6 +156,14 @@ def _look_then_settle(refund: Refund, actor: str = "worker") -> RefundOutcome:
             ):
                 answer = _send_again(refund, again.record)
     outcome = decide_refund_answer(answer)
+    if outcome.status == R.FAILED and refund_asks_buyer(refund):
+        # A virtual account's system refund refused after a look found no cancel of ours:
+        # the account may be what was refused, so the buyer is asked again. Giving one
+        # looks at the PG first and sends under a new key (refund_account.py), so a first
+        # cancel our look missed is found then, or refused by the PG's balance.
+        return RefundOutcome(
+            R.AWAITING_ACCOUNT, "SYSTEM_REFUND_REFUSED", outcome.pg_code, outcome.pg_message
+        )
     if outcome.status == R.FAILED:
         # A refusal of a cancel sent again is no proof that nothing happened (NicePay
         # refuses an orderId used before, KakaoPay a balance that moved, and our look may

@@ -124,8 +124,10 @@ def refund_request_false_failure(*, event_id: int) -> Refund | None:
     """A refund of everything the PG holds for a payment we recorded FAILURE and whose
     stock is back on sale, which the PG turns out to have approved: we never keep money
     for goods we did not sell. Created REQUESTED (actor system); sent at once by a task,
-    or by refund recovery if that task is lost. One per payment (its key says so): a
-    second discovery finds the first and adds nothing. None if the PG holds nothing of it."""
+    or by refund recovery if that task is lost. A virtual account's is created
+    AWAITING_ACCOUNT instead: it goes to the bank account the buyer has yet to name
+    (payments.services.refund_account). One per payment (its key says so): a second
+    discovery finds the first and adds nothing. None if the PG holds nothing of it."""
     event = PaymentEvent.objects.get(pk=event_id)
     amount = event.total_amount - event.canceled_amount - event.refund_reserved
     if event.status != S.FAILURE or not event.payment_key or amount <= 0:
@@ -137,14 +139,16 @@ def refund_request_false_failure(*, event_id: int) -> Refund | None:
                 pk=event.pk, status=S.FAILURE, refund_reserved=event.refund_reserved
             ).update(refund_reserved=F("refund_reserved") + amount):
                 return None
+            status = R.AWAITING_ACCOUNT if paid_by_virtual_account(event) else R.REQUESTED
             refund = Refund.objects.create(
                 event=event,
                 pg_amount=amount,
                 reason="실패 처리한 결제를 결제사가 승인: 자동 환불",
                 actor="system",
                 pg_idempotency_key=key,
+                status=status,
             )
-            refund_history(refund.pk, event.pk, "", R.REQUESTED, "FALSE_FAILURE", "system")
+            refund_history(refund.pk, event.pk, "", status, "FALSE_FAILURE", "system")
     except IntegrityError:  # found before: that refund is the one
         return Refund.objects.filter(pg_idempotency_key=key).first()
     return refund

@@ -7,7 +7,6 @@ import pytest
 import requests
 
 from payments.models import PaymentEvent
-from payments.services.refund import refund_execute
 from products.models import Product
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, ProductFactory, give_points
 from tests.payments.refund_helpers import paid
@@ -220,7 +219,6 @@ def test_a_late_deposits_refund_is_given_the_buyers_account_on_the_order_page(
         event = late_deposit(client, member_client, sandbox, receiver, product)
     finally:
         receiver.close()
-    refund_execute(refund_id=event.refunds.get().pk, actor="worker")
     client.force_login(member)
     url = f"/shop/orders/{event.order_id}"
 

@@ -20,6 +20,7 @@ from payments.services.details import secret_digest
 from payments.services.reconcile import reconcile_day
 from payments.services.recovery import recovery_claim
 from payments.services.refund import refund_execute
+from payments.services.refund_recovery import refund_recover, refund_recovery_claim
 from payments.services.webhooks import webhook_process
 from products.models import Product
 from tests.factories import ProductFactory
@@ -361,10 +362,10 @@ def test_a_deposit_after_expiry_is_refunded_to_the_account_the_buyer_gives(
     # it is not sent (the PG would refuse it) and waits for one.
     assert event.status == "FAILURE"
     refund = event.refunds.get()
-    assert (refund.actor, refund.status) == ("system", "REQUESTED")
+    assert (refund.actor, refund.status) == ("system", "AWAITING_ACCOUNT")
+    assert refund.history.last().reason == "FALSE_FAILURE"
     refund = refund_execute(refund_id=refund.pk, actor="worker")  # what its task does
     assert refund.status == "AWAITING_ACCOUNT"
-    assert refund.history.last().reason == "REFUND_ACCOUNT_NEEDED"
     assert sandbox.requests_for(event.order_id, "cancel") == []
     shown = member_client.get(f"/api/v1/payments/{event.order_id}").json()["refunds"]
     assert [r["status"] for r in shown] == ["AWAITING_ACCOUNT"]
@@ -412,7 +413,7 @@ def test_a_late_deposits_refund_the_pg_refused_asks_for_an_account_again(
     client, member_client, sandbox, receiver, product, replay_errors
 ):
     event = late_deposit(client, member_client, sandbox, receiver, product)
-    refund = refund_execute(refund_id=event.refunds.get().pk, actor="worker")
+    refund = event.refunds.get()
     sandbox.replay_errors(replay_errors)  # whether Toss keeps a refusal under its key
     sandbox.fault(operation="cancel", errorCode="INVALID_REFUND_ACCOUNT_INFO", count=1)
 
@@ -448,6 +449,43 @@ def test_a_late_deposits_refund_the_pg_refused_asks_for_an_account_again(
     assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
     assert len(sandbox.requests_for(event.order_id, "cancel")) == 2
     assert ledger_check().ok
+
+
+def test_a_late_deposits_refund_refused_after_a_lost_answer_asks_for_an_account_again(
+    client, member_client, sandbox, receiver, product
+):
+    event = late_deposit(client, member_client, sandbox, receiver, product)
+    refund = event.refunds.get()
+    # The cancel with the account never gets an answer (UNKNOWN); refund recovery looks,
+    # finds no cancel of ours and sends it again, and the PG refuses the account then.
+    sandbox.fault(operation="cancel", failBeforeCommit=True)  # no request of it lingers
+    pending = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert pending.status_code == 202 and pending.json()["refund"]["status"] == "UNKNOWN"
+    sandbox.http.delete(f"{sandbox.base}/sandbox/faults")
+    sandbox.fault(operation="cancel", count=1, errorCode="INVALID_REFUND_ACCOUNT_INFO")
+    Refund.objects.filter(pk=refund.pk).update(next_attempt_at=timezone.now())
+
+    for refund_id in refund_recovery_claim(owner="t", limit=9):
+        refund_recover(refund_id=refund_id, owner="t")
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.refund_account_number) == ("AWAITING_ACCOUNT", "")
+    assert refund.history.last().reason == "SYSTEM_REFUND_REFUSED"
+    given = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert given.status_code == 200, given.content
+    refund.refresh_from_db()
+    assert (refund.status, refund.pg_key_generation) == ("SUCCEEDED", 1)
+    assert sandbox.get(event.payment_key).json()["status"] == "CANCELED"
+
+
+def test_an_account_given_before_the_refunds_task_ran_is_used(
+    client, member_client, sandbox, receiver, product
+):
+    """The refund is made waiting for an account, never REQUESTED first, so an account
+    given right after the late deposit is recorded (its task not run yet) finds it."""
+    event = late_deposit(client, member_client, sandbox, receiver, product)
+    given = cancel(member_client, event.order_id, refundReceiveAccount=ACCOUNT)
+    assert given.status_code == 200 and given.json()["refund"]["status"] == "SUCCEEDED"
 
 
 def test_reconciliation_finds_a_deposit_nobody_told_us_about(member_client, sandbox, product):
