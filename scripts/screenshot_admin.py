@@ -72,7 +72,6 @@ def build_payment(sandbox: str) -> dict:
     from payments.services.operator import payment_operator_recheck
     from payments.services.pg import pg_read_webhook
     from payments.services.recovery import recovery_attempt, recovery_claim
-    from payments.services.refund import refund_execute
     from payments.services.webhooks import webhook_process, webhook_receive
     from products.models import Product, Seller
 
@@ -162,7 +161,6 @@ def build_payment(sandbox: str) -> dict:
     http.post(f"{sandbox}/sandbox/toss/deposit", json={"orderId": late["orderId"], "late": True})
     late_event = PaymentEvent.objects.get(order_id=late["orderId"])
     payment_operator_recheck(event_id=late_event.pk, operator=operator.email)
-    refund_execute(refund_id=late_event.refunds.get().pk, actor="system")
 
     def result_page(order: str, payment_key: str, amount: int) -> str:
         return f"/shop/payments/success?orderId={order}&paymentKey={payment_key}&amount={amount}"
