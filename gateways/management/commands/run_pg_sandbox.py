@@ -34,7 +34,10 @@ class Command(BaseCommand):
             dest="toss_client_keys",
             help="accepted client key for the window (repeatable; default: TOSS_CLIENT_KEY)",
         )
-        parser.add_argument("--toss-webhook-url", help="where PAYMENT_STATUS_CHANGED is sent")
+        parser.add_argument(
+            "--toss-webhook-url",
+            help="where Toss's notices (PAYMENT_STATUS_CHANGED, DEPOSIT_CALLBACK) are sent",
+        )
         parser.add_argument(
             "--state-file", type=Path, help="keep state in this file across restarts"
         )
