@@ -14,9 +14,10 @@ from payments.models import RefundStatus as R
 ALLOWED: dict[str, frozenset[str]] = {
     # Given the buyer's bank account it waited for (services.refund_account): sent again.
     R.REQUESTED: frozenset({R.AWAITING_ACCOUNT}),
-    # A virtual account's refund with no account to send it to, or refused (the system's:
-    # at once, after recovery's look, or at an operator's re-check).
-    R.AWAITING_ACCOUNT: frozenset({R.REQUESTED, R.EXECUTING, R.UNKNOWN, R.NEEDS_ATTENTION}),
+    # A virtual account's system refund the PG refused (at once, after recovery's look,
+    # or at an operator's re-check): the buyer's bank account is asked for again. (One
+    # with no account yet is created in this status: refund_request_false_failure.)
+    R.AWAITING_ACCOUNT: frozenset({R.EXECUTING, R.UNKNOWN, R.NEEDS_ATTENTION}),
     R.EXECUTING: frozenset({R.REQUESTED}),
     R.SUCCEEDED: frozenset(
         {R.REQUESTED, R.EXECUTING, R.UNKNOWN, R.NEEDS_ATTENTION, R.AWAITING_ACCOUNT}

@@ -123,43 +123,34 @@ def build_payment(sandbox: str) -> dict:
     webhook_process(webhook_id=webhook.pk)
     payment_operator_recheck(event_id=event.pk, operator=operator.email)
 
-    # A virtual account: the buyer picks 가상계좌 in the window; the confirm gets the account.
-    answer, _ = payment_checkout(
-        buyer=buyer,
-        gateway="toss",
-        purpose="GOODS",
-        lines=[(product.id, 1)],
-        amount=None,
-        method="VIRTUAL_ACCOUNT",
-        render=lambda event, pg_config: {"orderId": event.order_id, "amount": event.total_amount},
-    )
-    va_key = http.post(
-        f"{sandbox}/sandbox/toss/authorize",
-        json={"orderId": answer["orderId"], "amount": 39000, "method": "VIRTUAL_ACCOUNT"},
-    ).json()["paymentKey"]
-    payment_confirm(buyer=buyer, order_id=answer["orderId"], payment_key=va_key, amount=39000)
+    def issue_virtual_account() -> tuple[str, str]:
+        """The buyer picks 가상계좌 in the window; the confirm gets the account."""
+        answer, _ = payment_checkout(
+            buyer=buyer,
+            gateway="toss",
+            purpose="GOODS",
+            lines=[(product.id, 1)],
+            amount=None,
+            method="VIRTUAL_ACCOUNT",
+            render=lambda event, pg_config: {"orderId": event.order_id},
+        )
+        order = answer["orderId"]
+        payment_key = http.post(
+            f"{sandbox}/sandbox/toss/authorize",
+            json={"orderId": order, "amount": 39000, "method": "VIRTUAL_ACCOUNT"},
+        ).json()["paymentKey"]
+        payment_confirm(buyer=buyer, order_id=order, payment_key=payment_key, amount=39000)
+        return order, payment_key
 
+    va_order, va_key = issue_virtual_account()
     # Another one expires unpaid, then the buyer pays in anyway: its refund waits for the
     # bank account the buyer names on the order page.
-    late, _ = payment_checkout(
-        buyer=buyer,
-        gateway="toss",
-        purpose="GOODS",
-        lines=[(product.id, 1)],
-        amount=None,
-        method="VIRTUAL_ACCOUNT",
-        render=lambda event, pg_config: {"orderId": event.order_id, "amount": event.total_amount},
-    )
-    late_key = http.post(
-        f"{sandbox}/sandbox/toss/authorize",
-        json={"orderId": late["orderId"], "amount": 39000, "method": "VIRTUAL_ACCOUNT"},
-    ).json()["paymentKey"]
-    payment_confirm(buyer=buyer, order_id=late["orderId"], payment_key=late_key, amount=39000)
+    late_order, _ = issue_virtual_account()
     http.post(f"{sandbox}/sandbox/clock/advance", json={"seconds": 73 * 3600})
-    PaymentEvent.objects.filter(order_id=late["orderId"]).update(next_attempt_at=timezone.now())
+    PaymentEvent.objects.filter(order_id=late_order).update(next_attempt_at=timezone.now())
     deposit_watch()
-    http.post(f"{sandbox}/sandbox/toss/deposit", json={"orderId": late["orderId"], "late": True})
-    late_event = PaymentEvent.objects.get(order_id=late["orderId"])
+    http.post(f"{sandbox}/sandbox/toss/deposit", json={"orderId": late_order, "late": True})
+    late_event = PaymentEvent.objects.get(order_id=late_order)
     payment_operator_recheck(event_id=late_event.pk, operator=operator.email)
 
     def result_page(order: str, payment_key: str, amount: int) -> str:
@@ -171,8 +162,8 @@ def build_payment(sandbox: str) -> dict:
     return {
         "event_id": event.pk,
         "card_page": result_page(order_id, key, 78000),
-        "va_page": result_page(answer["orderId"], va_key, 39000),
-        "late_page": f"/shop/orders/{late['orderId']}",
+        "va_page": result_page(va_order, va_key, 39000),
+        "late_page": f"/shop/orders/{late_order}",
         "operator": operator_client.cookies["sessionid"].value,
         "buyer": buyer_client.cookies["sessionid"].value,
     }

@@ -11,8 +11,8 @@ machine (payments.refund_states):
 
 A paid virtual account's money goes back by bank transfer, to an account the buyer names:
 
-    REQUESTED --no bank account to send it to (never sent)--> AWAITING_ACCOUNT
-    EXECUTING --a system refund the PG refused (the account, perhaps)--> AWAITING_ACCOUNT
+    (created) --a late deposit's, no bank account yet--> AWAITING_ACCOUNT
+    EXECUTING, UNKNOWN, NEEDS_ATTENTION --a system refund the PG refused--> AWAITING_ACCOUNT
     AWAITING_ACCOUNT --the buyer or an operator gives one--> REQUESTED (sent again)
 
 Its amount is reserved against the payment before the PG is asked (PaymentEvent's

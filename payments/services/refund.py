@@ -7,11 +7,10 @@ a conditional UPDATE: one sender), then, with no transaction open, the PG's shar
 cancelled at the PG with the refund's own key, and the outcome recorded
 (payments.services.refund_settle).
 
-A refund of a paid virtual account goes to the buyer's bank account. One that has none
-(the system's refund of a deposit that came after we failed the payment: nobody asked the
-buyer) is never sent, since the PG would refuse it: it waits in AWAITING_ACCOUNT
-(REFUND_ACCOUNT_NEEDED) until the buyer or an operator gives one
-(payments.services.refund_account).
+A refund of a paid virtual account goes to the buyer's bank account. The system's refund
+of a deposit that came after we failed the payment has none (nobody asked the buyer): it
+is created AWAITING_ACCOUNT, not REQUESTED, so nothing sends it until the buyer or an
+operator gives one (payments.services.refund_account); refused, it goes back there.
 """
 
 from payments.models import Refund
@@ -29,15 +28,7 @@ CHECKS_BALANCE = frozenset({"kakaopay"})
 def refund_execute(*, refund_id: int, actor: str) -> Refund:
     """Send a REQUESTED refund's cancel to the PG and record how it went. A refund
     someone else already claimed is returned as it is."""
-    refund = Refund.objects.select_related("event").get(pk=refund_id)
-    if refund.status == R.REQUESTED and refund_needs_account(refund):
-        refund_record_outcome(
-            refund_id=refund_id,
-            outcome=RefundOutcome(R.AWAITING_ACCOUNT, "REFUND_ACCOUNT_NEEDED"),
-            actor=actor,
-            froms={R.REQUESTED},
-        )
-    elif refund_transition(
+    if refund_transition(
         refund_id, to=R.EXECUTING, froms={R.REQUESTED}, reason="REFUND_SENT", actor=actor
     ):
         refund = Refund.objects.select_related("event").get(pk=refund_id)
@@ -54,18 +45,6 @@ def refund_execute(*, refund_id: int, actor: str) -> Refund:
             refund_id=refund_id, outcome=outcome, actor=actor, froms={R.EXECUTING}
         )
     return Refund.objects.select_related("event").get(pk=refund_id)
-
-
-def refund_needs_account(refund: Refund) -> bool:
-    """Whether the refund cannot be sent without the buyer's bank account: money of a paid
-    virtual account to give back, and no account to send it to. Only the system's refunds
-    can lack one (refund_request asks everybody else for it)."""
-    return (
-        refund.pg_amount > 0
-        and not refund.refund_account_number
-        and refund.actor != "pg"
-        and paid_by_virtual_account(refund.event)
-    )
 
 
 def refund_asks_buyer(refund: Refund) -> bool:

@@ -376,6 +376,9 @@ def test_a_deposit_after_expiry_is_refunded_to_the_account_the_buyer_gives(
     assert missing.status_code == 400 and missing.json()["code"] == "REFUND_ACCOUNT_REQUIRED"
     bad = cancel(member_client, event.order_id, refundReceiveAccount={**ACCOUNT, "bank": "99"})
     assert bad.status_code == 400 and "refundReceiveAccount.bank" in bad.json()["fields"]
+    for hostile in ("x", [ACCOUNT], {**ACCOUNT, "accountNumber": "1" * 5000}, {"bank": "88"}):
+        refused = cancel(member_client, event.order_id, refundReceiveAccount=hostile)
+        assert refused.status_code == 400 and refused.json()["code"] == "INVALID_REQUEST"
     # Another request (the buyer's second tab, an operator) holds it this moment.
     lease = {"lease_owner": "account:ops", "lease_until": timezone.now() + timedelta(seconds=9)}
     Refund.objects.filter(pk=refund.pk).update(**lease)
